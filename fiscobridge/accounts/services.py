@@ -1,0 +1,124 @@
+"""Creating tenants, users and API tokens."""
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+
+from fiscobridge.accounts.models import Account, ApiToken, Partner, User
+from fiscobridge.audit.services import record_event
+from fiscobridge.core import clock
+from fiscobridge.core.crypto import constant_time_equal, keyed_hash
+from fiscobridge.core.errors import Conflict, InvalidInput
+
+TOKEN_PREFIX = "fbt_"
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+    message = "A user with this e-mail already exists"
+
+
+def _checked_user_fields(*, name: str, email: str, password: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("A name of 1 to 200 characters is required", details={"field": "name"})
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise InvalidInput("Enter a valid e-mail address", details={"field": "email"}) from None
+    try:
+        validate_password(password, User(email=email))
+    except ValidationError as error:
+        raise InvalidInput(" ".join(error.messages), details={"field": "password"}) from None
+    return email
+
+
+def _create_user(*, email: str, password: str, **tenant) -> User:
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email, password, **tenant)
+    except IntegrityError:
+        raise EmailTaken() from None
+
+
+@transaction.atomic
+def create_account(*, name: str, email: str, password: str) -> User:
+    """A customer account with its first user; returns the user."""
+    email = _checked_user_fields(name=name, email=email, password=password)
+    account = Account.objects.create(name=name.strip())
+    user = _create_user(email=email, password=password, account=account)
+    record_event(action="account.created", actor=user, account=account, target=account)
+    return user
+
+
+@transaction.atomic
+def create_partner(*, name: str, email: str, password: str) -> User:
+    """A partner (reseller) with its first user; returns the user."""
+    email = _checked_user_fields(name=name, email=email, password=password)
+    partner = Partner.objects.create(name=name.strip())
+    user = _create_user(email=email, password=password, partner=partner)
+    record_event(action="partner.created", actor=user, partner=partner, target=partner)
+    return user
+
+
+@transaction.atomic
+def create_staff_user(*, email: str, password: str) -> User:
+    email = _checked_user_fields(name="staff", email=email, password=password)
+    user = _create_user(email=email, password=password, is_staff=True, is_superuser=True)
+    record_event(action="staff.created", actor=user, target=user)
+    return user
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    plain: str  # shown once, never stored
+
+
+def _token_digest(prefix: str, secret: str) -> str:
+    return keyed_hash("api-token", f"{prefix}.{secret}")
+
+
+def create_api_token(*, user: User, name: str = "") -> IssuedToken:
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name[:100], prefix=prefix, digest=_token_digest(prefix, secret))
+    record_event(action="api_token.created", actor=user, account=user.account, partner=user.partner, target=token)
+    return IssuedToken(token=token, plain=f"{TOKEN_PREFIX}{prefix}_{secret}")
+
+
+def revoke_api_token(*, token: ApiToken, actor: User) -> ApiToken:
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=clock.now())
+    token.refresh_from_db()
+    record_event(action="api_token.revoked", actor=actor, account=actor.account, partner=actor.partner, target=token)
+    return token
+
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def authenticate_api_token(plain: str) -> ApiToken | None:
+    """The active token for a bearer string, or None. Touches last_used_at at most once a minute."""
+    if not plain.startswith(TOKEN_PREFIX):
+        return None
+    prefix, _, secret = plain[len(TOKEN_PREFIX):].partition("_")
+    if not prefix or not secret or len(prefix) > 16:
+        return None
+    token = (
+        ApiToken.objects.select_related("user", "user__account", "user__partner")
+        .filter(prefix=prefix, revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None or not constant_time_equal(token.digest, _token_digest(prefix, secret)):
+        return None
+    moment = clock.now()
+    if token.last_used_at is None or moment - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=moment)
+        token.last_used_at = moment
+    return token

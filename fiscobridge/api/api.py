@@ -1,0 +1,21 @@
+from ninja import NinjaAPI
+
+from fiscobridge.api.auth import AUTH
+from fiscobridge.api.errors import install_error_handlers
+from fiscobridge.api.routers import customer_keys, partner_keys, subscriptions
+
+api = NinjaAPI(
+    title="FiscoBridge Licensing API",
+    version="1",
+    description=(
+        "Activation keys, subscriptions and seats. Authenticate with `Authorization: Bearer <token>` "
+        "(create one with `fiscobridge create-token`) or the portal session. Every error body is "
+        '`{"error": {"code", "message", "details"}}`.'
+    ),
+    auth=AUTH,
+    urls_namespace="api",
+)
+install_error_handlers(api)
+api.add_router("/keys", customer_keys.router)
+api.add_router("/subscriptions", subscriptions.router)
+api.add_router("/partner/keys", partner_keys.router)

@@ -1,0 +1,58 @@
+"""The API's one translator of failures into `{"error": {"code", "message", "details"}}`."""
+
+import logging
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from fiscobridge.core.errors import DomainError
+from fiscobridge.keys.errors import TooManyAttempts
+
+logger = logging.getLogger("fiscobridge.api")
+
+
+def error_response(api: NinjaAPI, request: HttpRequest, status: int, code: str, message: str, details=None) -> HttpResponse:
+    return api.create_response(
+        request, {"error": {"code": code, "message": message, "details": details or {}}}, status=status
+    )
+
+
+def _validation_errors(errors: list[dict]) -> list[dict]:
+    # Only where and what: the rejected input itself may be a key and is never echoed back.
+    return [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+
+
+def install_error_handlers(api: NinjaAPI) -> None:
+    @api.exception_handler(DomainError)
+    def _domain(request, exc: DomainError):
+        response = error_response(api, request, exc.http_status, exc.code, exc.message, exc.details)
+        if isinstance(exc, TooManyAttempts):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @api.exception_handler(ValidationError)
+    def _invalid(request, exc: ValidationError):
+        return error_response(
+            api, request, 422, "invalid_request", "The request is not valid",
+            {"errors": _validation_errors(exc.errors)},
+        )
+
+    @api.exception_handler(AuthenticationError)
+    def _unauthenticated(request, exc):
+        return error_response(api, request, 401, "unauthenticated", "Sign in or send a valid API token")
+
+    @api.exception_handler(HttpError)
+    def _http(request, exc: HttpError):
+        code = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed"}.get(exc.status_code, "error")
+        return error_response(api, request, exc.status_code, code, str(exc))
+
+    @api.exception_handler(Http404)
+    def _not_found(request, exc):
+        return error_response(api, request, 404, "not_found", "Not found")
+
+    @api.exception_handler(Exception)
+    def _unexpected(request, exc):
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(api, request, 500, "internal_error", "Something went wrong on our side")

@@ -1,0 +1,148 @@
+"""Shapes of API input and output. No business rules here: services decide."""
+
+from datetime import datetime
+from typing import Literal
+
+from ninja import Field, Schema
+
+ProductIn = Literal["pos", "int"]
+TierIn = Literal["starter", "growth", "scale"]
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+    details: dict
+
+
+class ErrorOut(Schema):
+    error: ErrorBody
+
+
+class KeyIn(Schema):
+    key: str = Field(..., max_length=200, description="The key as typed; spaces, dashes and case do not matter")
+    product: ProductIn = Field(..., description="The product of the page: a 12-character key without prefix takes it")
+
+
+class ActivateIn(KeyIn):
+    renew: int | None = Field(None, description="Start when this subscription ends (an id from renewal_options)")
+
+
+class RenewalOptionOut(Schema):
+    subscription_id: int
+    current_expires_at: datetime
+    starts_at: datetime
+    expires_at: datetime
+
+
+class PreviewOut(Schema):
+    product: str
+    tier: str | None
+    seats: int
+    months: int
+    key_hint: str
+    starts_at: datetime
+    expires_at: datetime
+    seats_total_after: int
+    renewal_options: list[RenewalOptionOut]
+
+
+class SubscriptionOut(Schema):
+    id: int
+    product: str
+    tier: str | None
+    seats: int
+    source: str
+    key_hint: str | None
+    started_at: datetime
+    expires_at: datetime
+    status: str
+
+
+class ActivatedOut(Schema):
+    subscription: SubscriptionOut
+
+
+class SeatsOut(Schema):
+    seats_total: int
+    seats_used: int
+
+
+class PosSummaryOut(SeatsOut):
+    subscriptions: list[SubscriptionOut]
+
+
+class TrialOut(SeatsOut):
+    invoices_per_month: int
+
+
+class IntSummaryOut(Schema):
+    tiers: dict[str, SeatsOut]
+    trial: TrialOut | None
+    subscriptions: list[SubscriptionOut]
+
+
+class SubscriptionsOut(Schema):
+    pos: PosSummaryOut
+    int: IntSummaryOut
+
+
+class IssueIn(Schema):
+    product: ProductIn
+    tier: TierIn | None = None
+    seats: int = Field(..., ge=1, le=1000)
+    months: int = Field(..., ge=1, le=60)
+    quantity: int = Field(..., ge=1, le=10_000)
+    reference: str = Field("", max_length=200)
+    redeem_by: datetime | None = None
+
+
+class BatchOut(Schema):
+    id: int
+    product: str
+    tier: str | None
+    seats: int
+    months: int
+    quantity: int
+    reference: str
+    redeem_by: datetime | None
+    created_at: datetime
+
+
+class IssuedKeyOut(Schema):
+    id: int
+    code: str
+
+
+class IssuedOut(Schema):
+    batch: BatchOut
+    keys: list[IssuedKeyOut]
+
+
+class KeyItemOut(Schema):
+    id: int
+    hint: str
+    product: str
+    tier: str | None
+    seats: int
+    months: int
+    status: str
+    reference: str
+    batch: int
+    created_at: datetime
+    activated_at: datetime | None
+    activated_account: str | None
+    revoked_at: datetime | None
+
+
+class KeyPageOut(Schema):
+    items: list[KeyItemOut]
+    next_cursor: str | None
+
+
+class LookupIn(Schema):
+    key: str = Field(..., max_length=200)
+
+
+class RevokeIn(Schema):
+    reason: str = Field(..., min_length=1, max_length=500)

@@ -1,0 +1,19 @@
+"""The one place that reads the time, so tests can freeze it (time-machine patches it too)."""
+
+import calendar
+from datetime import datetime
+
+from django.utils import timezone
+
+
+def now() -> datetime:
+    return timezone.now()
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """Calendar months, clamped to the month's end: 31 Jan + 1 month = 28/29 Feb, same time of day."""
+    month_index = moment.month - 1 + months
+    year = moment.year + month_index // 12
+    month = month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)

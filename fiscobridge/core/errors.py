@@ -1,0 +1,41 @@
+"""Domain errors: one class per failure, a stable snake_case code and the user-facing message.
+
+Every layer translates these in one place (the API into the JSON error body, pages into form
+errors, the CLI into a message and exit status 1).
+"""
+
+from typing import Any
+
+
+class DomainError(Exception):
+    code = "error"
+    message = "Something went wrong"
+    http_status = 400
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None):
+        self.message = message or self.message
+        self.details = details or {}
+        super().__init__(self.message)
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+    message = "The request is not valid"
+    http_status = 422
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    message = "Not found"
+    http_status = 404
+
+
+class PermissionDenied(DomainError):
+    code = "forbidden"
+    message = "You are not allowed to do this"
+    http_status = 403
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    http_status = 409

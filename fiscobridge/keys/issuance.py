@@ -1,0 +1,141 @@
+"""Issuing batches of activation keys: the only moment a plain code exists."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from fiscobridge.audit.services import record_event
+from fiscobridge.core import clock
+from fiscobridge.core.crypto import keyed_hash
+from fiscobridge.core.errors import InvalidInput
+from fiscobridge.keys.codes import generate_code
+from fiscobridge.keys.models import ActivationKey, KeyBatch
+from fiscobridge.subscriptions.models import Product, Tier
+
+CHUNK = 2000
+KEY_HASH_PURPOSE = "activation-key"
+
+
+def code_digest(canonical: str) -> str:
+    return keyed_hash(KEY_HASH_PURPOSE, canonical)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    id: int
+    code: str  # plain code: return it to the issuer once, never store or log it
+
+
+@dataclass(frozen=True)
+class IssuedBatch:
+    batch: KeyBatch
+    keys: list[IssuedKey]
+
+
+def _invalid(field: str, message: str) -> InvalidInput:
+    return InvalidInput(message, details={"field": field})
+
+
+def check_package(*, product: str, tier: str, seats: int, months: int) -> str:
+    """Validate what a key grants; returns the stored tier ('' for Cloud POS)."""
+    if product not in Product.values:
+        raise _invalid("product", "Product must be 'pos' or 'int'")
+    tier = tier or ""
+    if product == Product.INT and tier not in Tier.values:
+        raise _invalid("tier", "Integrations keys need a tier: starter, growth or scale")
+    if product == Product.POS and tier:
+        raise _invalid("tier", "Cloud POS keys have no tier")
+    if not isinstance(seats, int) or not 1 <= seats <= 1000:
+        raise _invalid("seats", "Seats must be a whole number from 1 to 1000")
+    if not isinstance(months, int) or not 1 <= months <= 60:
+        raise _invalid("months", "Months must be a whole number from 1 to 60")
+    return tier
+
+
+def issue_keys(
+    *,
+    partner,
+    actor,
+    product: str,
+    tier: str = "",
+    seats: int,
+    months: int,
+    quantity: int,
+    reference: str = "",
+    redeem_by: datetime | None = None,
+    max_quantity: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    ip: str | None = None,
+) -> IssuedBatch:
+    """Create a batch of `quantity` new keys for `partner`, all or nothing.
+
+    Codes are inserted in bulk, CHUNK at a time; a code whose HMAC already exists (about
+    one chance in 2^56 per key) is drawn again.
+    """
+    tier = check_package(product=product, tier=tier, seats=seats, months=months)
+    limit = max_quantity if max_quantity is not None else settings.KEY_ISSUE_MAX_PER_REQUEST
+    if not isinstance(quantity, int) or not 1 <= quantity <= limit:
+        raise _invalid("quantity", f"Quantity must be a whole number from 1 to {limit}")
+    reference = (reference or "").strip()
+    if len(reference) > 200:
+        raise _invalid("reference", "Reference must be at most 200 characters")
+    if redeem_by is not None and redeem_by <= clock.now():
+        raise _invalid("redeem_by", "Redeem-by must be in the future")
+
+    for attempt in range(3):
+        try:
+            return _insert_batch(partner, actor, product, tier, seats, months, quantity, reference, redeem_by, on_progress, ip)
+        except IntegrityError:
+            # Another issuer inserted one of our codes between our check and our insert.
+            if attempt == 2:
+                raise
+
+
+@transaction.atomic
+def _insert_batch(partner, actor, product, tier, seats, months, quantity, reference, redeem_by, on_progress, ip):
+    batch = KeyBatch.objects.create(
+        partner=partner, product=product, tier=tier, seats=seats, months=months, quantity=quantity,
+        reference=reference, redeem_by=redeem_by, created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    issued: list[IssuedKey] = []
+    done = 0
+    while done < quantity:
+        size = min(CHUNK, quantity - done)
+        codes = _fresh_codes(product, size)
+        rows = [
+            ActivationKey(
+                partner=partner, batch=batch, product=product, tier=tier, seats=seats, months=months,
+                reference=reference, code_hmac=digest, last_group=code[-4:], redeem_by=redeem_by,
+                created_at=batch.created_at,
+            )
+            for code, digest in codes
+        ]
+        ActivationKey.objects.bulk_create(rows, batch_size=CHUNK)
+        issued.extend(IssuedKey(id=row.pk, code=code) for row, (code, _) in zip(rows, codes, strict=True))
+        done += size
+        if on_progress:
+            on_progress(size)
+    record_event(
+        action="key.issued", actor=actor, partner=partner, target=batch, ip=ip,
+        details={"batch": batch.pk, "product": product, "tier": tier, "seats": seats, "months": months,
+                 "quantity": quantity},
+    )
+    return IssuedBatch(batch=batch, keys=issued)
+
+
+def _fresh_codes(product: str, size: int) -> list[tuple[str, str]]:
+    """`size` new (code, digest) pairs, unique among themselves and against stored keys."""
+    chosen: dict[str, str] = {}
+    while len(chosen) < size:
+        for _ in range(size - len(chosen)):
+            code = generate_code(product)
+            chosen.setdefault(code_digest(code), code)
+        taken = set(
+            ActivationKey.objects.filter(code_hmac__in=list(chosen)).values_list("code_hmac", flat=True)
+        )
+        for digest in taken:
+            del chosen[digest]
+    return [(code, digest) for digest, code in chosen.items()]

@@ -1,0 +1,158 @@
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from fiscobridge.core import clock
+from fiscobridge.subscriptions.models import Product, Tier
+
+
+class KeyStatus(models.TextChoices):
+    """Stored states. `expired` (available past redeem-by) and `voided` are derived for display."""
+
+    AVAILABLE = "available"
+    ACTIVATED = "activated"
+    REVOKED = "revoked"
+
+
+DISPLAY_STATUSES = ["available", "activated", "revoked", "expired", "voided"]
+
+
+class KeyBatch(models.Model):
+    """One issuing action of a partner: every key in it carries the same package."""
+
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.PROTECT, related_name="batches")
+    product = models.CharField(max_length=3, choices=Product.choices)
+    tier = models.CharField(max_length=10, choices=Tier.choices, blank=True, default="")
+    seats = models.PositiveIntegerField()
+    months = models.PositiveIntegerField()
+    quantity = models.PositiveIntegerField()
+    reference = models.CharField(max_length=200, blank=True)
+    redeem_by = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return f"Batch {self.pk} · {self.quantity} × {self.product.upper()}"
+
+
+class ActivationKeyQuerySet(models.QuerySet):
+    def for_partner(self, partner):
+        return self.filter(partner=partner)
+
+    def redeemable(self, at: datetime | None = None):
+        """Available and not past redeem-by: the only keys any customer may redeem."""
+        moment = at or clock.now()
+        return self.filter(status=KeyStatus.AVAILABLE).filter(Q(redeem_by__isnull=True) | Q(redeem_by__gt=moment))
+
+    def with_display_status(self, status: str, at: datetime | None = None):
+        moment = at or clock.now()
+        if status == "available":
+            return self.redeemable(moment)
+        if status == "expired":
+            return self.filter(status=KeyStatus.AVAILABLE, redeem_by__lte=moment)
+        if status == "activated":
+            return self.filter(status=KeyStatus.ACTIVATED, voided_at__isnull=True)
+        if status == "voided":
+            return self.filter(status=KeyStatus.ACTIVATED, voided_at__isnull=False)
+        return self.filter(status=status)
+
+
+class ActivationKey(models.Model):
+    """A prepaid key. The code itself is never stored: only its HMAC and the last group."""
+
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.PROTECT, related_name="keys")
+    batch = models.ForeignKey(KeyBatch, on_delete=models.PROTECT, related_name="keys")
+    product = models.CharField(max_length=3, choices=Product.choices)
+    tier = models.CharField(max_length=10, choices=Tier.choices, blank=True, default="")
+    seats = models.PositiveIntegerField()
+    months = models.PositiveIntegerField()
+    reference = models.CharField(max_length=200, blank=True)
+    code_hmac = models.CharField(max_length=64, unique=True)
+    last_group = models.CharField(max_length=4, db_index=True)
+    status = models.CharField(max_length=10, choices=KeyStatus.choices, default=KeyStatus.AVAILABLE)
+    # Copied from the batch so that redemption is one conditional UPDATE of one table.
+    redeem_by = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    activated_account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="activated_keys")
+    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=500, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_reason = models.CharField(max_length=500, blank=True)
+
+    objects = ActivationKeyQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["partner", "-id"]),
+            models.Index(fields=["partner", "status", "-id"]),
+            models.Index(fields=["batch", "-id"]),
+        ]
+        constraints = [
+            models.CheckConstraint(name="key_seats_range", condition=Q(seats__gte=1) & Q(seats__lte=1000)),
+            models.CheckConstraint(name="key_months_range", condition=Q(months__gte=1) & Q(months__lte=60)),
+            models.CheckConstraint(
+                name="key_tier_matches_product",
+                condition=(Q(product="pos", tier="") | Q(product="int", tier__in=["starter", "growth", "scale"])),
+            ),
+            models.CheckConstraint(
+                name="key_activation_facts",
+                condition=~Q(status="activated") | (Q(activated_account__isnull=False) & Q(activated_at__isnull=False)),
+            ),
+            models.CheckConstraint(name="key_revocation_facts", condition=~Q(status="revoked") | Q(revoked_at__isnull=False)),
+            models.CheckConstraint(name="key_void_only_activated", condition=Q(voided_at__isnull=True) | Q(status="activated")),
+        ]
+
+    def __str__(self) -> str:
+        return self.hint
+
+    @property
+    def hint(self) -> str:
+        return f"{self.product.upper()}-••••-••••-{self.last_group}"
+
+    def display_status_at(self, moment: datetime) -> str:
+        if self.status == KeyStatus.AVAILABLE and self.redeem_by is not None and self.redeem_by <= moment:
+            return "expired"
+        if self.status == KeyStatus.ACTIVATED and self.voided_at is not None:
+            return "voided"
+        return self.status
+
+    @property
+    def display_status(self) -> str:
+        return self.display_status_at(clock.now())
+
+
+class RedeemAttempt(models.Model):
+    """One validate or activate, for the failed-attempt limits and the audit. Holds no key."""
+
+    at = models.DateTimeField(default=clock.now)
+    action = models.CharField(max_length=10)  # validate | activate
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    session_scope = models.CharField(max_length=64)  # a hash of the session or "token:<id>"
+    ip = models.GenericIPAddressField()
+    input_hash = models.CharField(max_length=64)  # keyed hash of the raw input, never the input
+    outcome = models.CharField(max_length=32)  # "ok" or the error code
+    failed = models.BooleanField()  # counts toward a lockout (only `not_available`)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["session_scope", "at"], condition=Q(failed=True), name="attempt_fail_session"),
+            models.Index(fields=["account", "at"], condition=Q(failed=True), name="attempt_fail_account"),
+            models.Index(fields=["ip", "at"], condition=Q(failed=True), name="attempt_fail_ip"),
+        ]
+
+
+class Lockout(models.Model):
+    """A scope (session, account or IP) that may not validate or activate until `until`."""
+
+    scope = models.CharField(max_length=10)  # session | account | ip
+    scope_key = models.CharField(max_length=80)
+    at = models.DateTimeField(default=clock.now)
+    until = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["scope", "scope_key", "until"])]

@@ -1,0 +1,64 @@
+"""Reusable reads of a partner's keys (list, search, lookup) — always from the partner first."""
+
+from django.db.models import Q
+
+from fiscobridge.core.errors import NotFound
+from fiscobridge.keys.codes import VALUE, KeyFormatError, parse_key, squash
+from fiscobridge.keys.issuance import code_digest
+from fiscobridge.keys.models import ActivationKey
+
+
+class KeyNotFound(NotFound):
+    message = "No such key"
+
+
+def get_key_for_partner(partner, key_id: int) -> ActivationKey:
+    """The partner's own key, or 404 — also for another partner's key."""
+    key = ActivationKey.objects.for_partner(partner).select_related("activated_account").filter(pk=key_id).first()
+    if key is None:
+        raise KeyNotFound()
+    return key
+
+
+def lookup_key_for_partner(partner, raw: str) -> ActivationKey:
+    """Find one of the partner's keys by its full code. Raises KeyFormatError or KeyNotFound."""
+    parsed = parse_key(raw)
+    key = (
+        ActivationKey.objects.for_partner(partner).select_related("activated_account")
+        .filter(code_hmac=code_digest(parsed.canonical)).first()
+    )
+    if key is None:
+        raise KeyNotFound()
+    return key
+
+
+def search_keys(partner, *, status=None, product=None, tier=None, batch=None, q=None, before_id=None, limit=50):
+    """One page of the partner's keys, newest first, by keyset (id < before_id): constant cost
+    at any depth. Returns (keys, has_more)."""
+    keys = ActivationKey.objects.for_partner(partner).select_related("activated_account")
+    if status:
+        keys = keys.with_display_status(status)
+    if product:
+        keys = keys.filter(product=product)
+    if tier:
+        keys = keys.filter(tier=tier)
+    if batch:
+        keys = keys.filter(batch_id=batch)
+    if q:
+        keys = keys.filter(_search(q))
+    if before_id is not None:
+        keys = keys.filter(pk__lt=before_id)
+    page = list(keys.order_by("-id")[: limit + 1])
+    return page[:limit], len(page) > limit
+
+
+def _search(q: str) -> Q:
+    """A hint (`POS-••••-••••-AB3D`, or just `AB3D`) matches the last group; any text, the reference."""
+    match = Q(reference__icontains=q.strip())
+    tail = squash(q)[-4:]
+    if len(tail) == 4 and all(c in VALUE for c in tail):
+        match |= Q(last_group=tail)
+    return match
+
+
+__all__ = ["KeyFormatError", "KeyNotFound", "get_key_for_partner", "lookup_key_for_partner", "search_keys"]

@@ -1,0 +1,54 @@
+"""Changes of state of one activation key after issuance: revoke (partner or staff) and void (staff)."""
+
+from django.db import transaction
+
+from fiscobridge.audit.services import record_event
+from fiscobridge.core import clock
+from fiscobridge.core.errors import InvalidInput
+from fiscobridge.keys.errors import KeyAlreadyActivated, KeyAlreadyRevoked, KeyNotVoidable
+from fiscobridge.keys.issuance import issue_keys  # noqa: F401  (re-exported: the service entry points live here)
+from fiscobridge.keys.models import ActivationKey, KeyStatus
+from fiscobridge.keys.redemption import activate_key, validate_key  # noqa: F401
+from fiscobridge.subscriptions.services import end_subscription
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500:
+        raise InvalidInput("A reason of 1 to 500 characters is required", details={"field": "reason"})
+    return reason
+
+
+@transaction.atomic
+def revoke_key(*, key: ActivationKey, reason: str, actor, ip=None) -> ActivationKey:
+    """Withdraw an unredeemed key. The caller has already checked that `actor` may see it."""
+    reason = _reason(reason)
+    moment = clock.now()
+    changed = ActivationKey.objects.filter(pk=key.pk, status=KeyStatus.AVAILABLE).update(
+        status=KeyStatus.REVOKED, revoked_at=moment, revoked_reason=reason
+    )
+    key.refresh_from_db()
+    if not changed:
+        raise KeyAlreadyActivated() if key.status == KeyStatus.ACTIVATED else KeyAlreadyRevoked()
+    record_event(action="key.revoked", actor=actor, partner=key.partner, target=key, ip=ip, details={"reason": reason})
+    return key
+
+
+@transaction.atomic
+def void_key(*, key: ActivationKey, reason: str, actor, ip=None) -> ActivationKey:
+    """Staff only (fraud, chargeback): an activated key's subscription ends at once."""
+    reason = _reason(reason)
+    changed = ActivationKey.objects.filter(pk=key.pk, status=KeyStatus.ACTIVATED, voided_at__isnull=True).update(
+        voided_at=clock.now(), voided_reason=reason
+    )
+    key.refresh_from_db()
+    if not changed:
+        raise KeyNotVoidable()
+    subscription = getattr(key, "subscription", None)
+    if subscription is not None:
+        end_subscription(subscription=subscription, reason=f"key voided: {reason}", actor=actor, ip=ip)
+    record_event(
+        action="key.voided", actor=actor, account=key.activated_account, partner=key.partner, target=key, ip=ip,
+        details={"reason": reason},
+    )
+    return key

@@ -1,0 +1,198 @@
+"""One env-driven settings file.
+
+FISCOBRIDGE_ENV=development (the default, used by `make run` and the tests) creates its
+secrets once in the data directory; FISCOBRIDGE_ENV=production refuses to start without
+them in the environment and turns on the secure-cookie and HTTPS defaults.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+from fiscobridge.core.secrets import load_or_create_secret
+
+BASE_DIR = Path(__file__).resolve().parent
+env = environ.Env()
+
+ENVIRONMENT = env.str("FISCOBRIDGE_ENV", default="development")
+if ENVIRONMENT not in {"development", "production"}:
+    raise environ.ImproperlyConfigured("FISCOBRIDGE_ENV must be 'development' or 'production'")
+PRODUCTION = ENVIRONMENT == "production"
+
+DATA_DIR = Path(env.str("FISCOBRIDGE_DATA_DIR", default="./var")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret(name: str) -> str:
+    """A secret from the environment; in development, created once in the data directory."""
+    value = env.str(name, default="")
+    if value:
+        return value
+    if PRODUCTION:
+        raise environ.ImproperlyConfigured(f"{name} must be set when FISCOBRIDGE_ENV=production")
+    return load_or_create_secret(DATA_DIR / "secrets" / name.lower())
+
+
+SECRET_KEY = _secret("DJANGO_SECRET_KEY")
+# HMAC key for activation-key codes and API tokens: losing it makes every stored key unusable.
+KEY_HMAC_SECRET = _secret("FISCOBRIDGE_KEY_SECRET")
+
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver", "[::1]"]
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "ninja",
+    "axes",
+    "fiscobridge.accounts",
+    "fiscobridge.audit",
+    "fiscobridge.subscriptions",
+    "fiscobridge.keys",
+    "fiscobridge.pos",
+    "fiscobridge.integrations",
+    "fiscobridge.portal",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "fiscobridge.urls"
+WSGI_APPLICATION = "fiscobridge.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'fiscobridge.sqlite3'}"
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes the write lock at BEGIN, so two redemptions never both read "available"
+    # and then deadlock on the upgrade; the timeout lets writers queue instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+    test_name = env.str("SQLITE_TEST_NAME", default="")
+    if test_name:
+        DATABASES["default"]["TEST"] = {"NAME": test_name}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    test_name = env.str("POSTGRES_TEST_NAME", default="")
+    if test_name:
+        DATABASES["default"]["TEST"] = {"NAME": test_name}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="FiscoBridge <no-reply@fiscobridge.localhost>")
+
+# --- django-axes: portal login lockout (activation-key attempts have their own limits below)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_VERBOSE = False
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+
+# --- Client IP: the connection's address unless we sit behind that many trusted proxies.
+FISCOBRIDGE_TRUSTED_PROXY_COUNT = env.int("FISCOBRIDGE_TRUSTED_PROXY_COUNT", default=0)
+AXES_IPWARE_PROXY_COUNT = FISCOBRIDGE_TRUSTED_PROXY_COUNT or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if FISCOBRIDGE_TRUSTED_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+
+# --- Failed activation-key attempts (SPEC 2.6). Only "not available" answers count.
+REDEEM_SESSION_FAILURE_LIMIT = env.int("REDEEM_SESSION_FAILURE_LIMIT", default=5)
+REDEEM_SESSION_LOCK_SECONDS = env.int("REDEEM_SESSION_LOCK_SECONDS", default=15 * 60)
+REDEEM_ACCOUNT_FAILURE_LIMIT = env.int("REDEEM_ACCOUNT_FAILURE_LIMIT", default=20)
+REDEEM_ACCOUNT_WINDOW_SECONDS = env.int("REDEEM_ACCOUNT_WINDOW_SECONDS", default=24 * 3600)
+REDEEM_IP_FAILURE_LIMIT = env.int("REDEEM_IP_FAILURE_LIMIT", default=50)
+REDEEM_IP_WINDOW_SECONDS = env.int("REDEEM_IP_WINDOW_SECONDS", default=3600)
+
+# --- Keys and quotas
+KEY_ISSUE_MAX_PER_REQUEST = env.int("KEY_ISSUE_MAX_PER_REQUEST", default=10_000)
+TIER_QUOTAS = {
+    # tier: (invoices per connection per month, sync interval in minutes)
+    "starter": (env.int("TIER_STARTER_INVOICES", default=500), env.int("TIER_STARTER_SYNC_MINUTES", default=60)),
+    "growth": (env.int("TIER_GROWTH_INVOICES", default=2000), env.int("TIER_GROWTH_SYNC_MINUTES", default=15)),
+    "scale": (env.int("TIER_SCALE_INVOICES", default=10000), env.int("TIER_SCALE_SYNC_MINUTES", default=5)),
+}
+TRIAL_CONNECTIONS = env.int("TRIAL_CONNECTIONS", default=1)
+TRIAL_INVOICES_PER_MONTH = env.int("TRIAL_INVOICES_PER_MONTH", default=50)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"axes": {"level": "WARNING"}},
+}
