@@ -1,4 +1,5 @@
 from ninja import Router
+from ninja.responses import Status
 
 from fiscobridge.api.auth import requester_for
 from fiscobridge.api.presenters import subscription_dict
@@ -38,4 +39,4 @@ def activate(request, payload: ActivateIn):
     subscription = activate_key(
         requester=requester_for(request), raw=payload.key, product=payload.product, renew=payload.renew
     )
-    return 201, {"subscription": subscription_dict(subscription)}
+    return Status(201, {"subscription": subscription_dict(subscription)})

@@ -2,6 +2,7 @@ import base64
 import binascii
 
 from ninja import Query, Router, Schema
+from ninja.responses import Status
 from ninja import Field as NinjaField
 
 from fiscobridge.api.auth import partner_of
@@ -28,7 +29,7 @@ def issue(request, payload: IssueIn):
         seats=payload.seats, months=payload.months, quantity=payload.quantity, reference=payload.reference,
         redeem_by=payload.redeem_by, ip=client_ip(request),
     )
-    return 201, {"batch": batch_dict(issued.batch), "keys": [{"id": k.id, "code": k.code} for k in issued.keys]}
+    return Status(201, {"batch": batch_dict(issued.batch), "keys": [{"id": k.id, "code": k.code} for k in issued.keys]})
 
 
 class ListFilters(Schema):

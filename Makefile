@@ -1,0 +1,47 @@
+# FiscoBridge Licensing — two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export FISCOBRIDGE_DATA_DIR ?= $(CURDIR)/var
+# PostgreSQL for the second test pass: TEST_DATABASE_URL, else the local server.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+
+.PHONY: run test test-sqlite test-postgres bench install install-dev clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(BIN)/.installed-dev: pyproject.toml $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+install-dev: $(BIN)/.installed-dev
+
+run: install
+	$(BIN)/fiscobridge manage migrate --no-input -v 0
+	$(BIN)/fiscobridge demo
+	@echo
+	@echo "Portal: http://$(HOST):$(PORT)/   API docs: http://$(HOST):$(PORT)/api/v1/docs   Admin: http://$(HOST):$(PORT)/admin/"
+	$(BIN)/fiscobridge serve --host $(HOST) --port $(PORT)
+
+test: install-dev
+	@bash scripts/test.sh
+
+test-sqlite: install-dev
+	@bash scripts/test.sh sqlite
+
+test-postgres: install-dev
+	@bash scripts/test.sh postgres
+
+bench: install-dev
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) var bench/results.json

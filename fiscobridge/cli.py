@@ -1,0 +1,222 @@
+"""The `fiscobridge` command: serve, demo data, tenants, tokens, key batches, Django management."""
+
+import argparse
+import csv
+import os
+import sys
+from datetime import datetime, timezone
+
+CLI_MAX_KEYS = 1_000_000
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fiscobridge.settings")
+    import django
+
+    django.setup()
+
+
+class CommandError(Exception):
+    """A clear message for the user; exit status 1."""
+
+
+def _cmd_serve(args) -> int:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    workers = str(args.workers or int(os.environ.get("WEB_CONCURRENCY", "0") or 0) or (os.cpu_count() or 1) * 2 + 1)
+    argv = [
+        sys.executable, "-m", "gunicorn", "fiscobridge.wsgi:application",
+        "--bind", f"{args.host}:{args.port}", "--workers", workers,
+        "--access-logfile", "-", "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+    ]
+    print(f"Serving FiscoBridge Licensing on http://{args.host}:{args.port} with {workers} gunicorn workers", flush=True)
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def _cmd_demo(args) -> int:
+    from fiscobridge.demo import load_demo
+
+    report = load_demo()
+    print("FiscoBridge demo data is ready.\n")
+    print("Logins (e-mail / password):")
+    for role, email, password in report.logins:
+        print(f"  {role:<9} {email:<34} {password}")
+    print("\nFresh activation keys (shown once; issued by the demo partner):")
+    for code, package in report.fresh_keys:
+        print(f"  {code}   {package}")
+    print(f"\nCustomer API token (shown once):\n  {report.customer_token}")
+    return 0
+
+
+def _cmd_create_partner(args) -> int:
+    from fiscobridge.accounts.services import create_partner
+
+    user = create_partner(name=args.name, email=args.email, password=args.password)
+    print(f"Created partner {user.partner.name!r} (id {user.partner.pk}) with user {user.email}")
+    return 0
+
+
+def _cmd_create_account(args) -> int:
+    from fiscobridge.accounts.services import create_account
+
+    user = create_account(name=args.name, email=args.email, password=args.password)
+    print(f"Created customer account {user.account.name!r} (id {user.account.pk}) with user {user.email}")
+    return 0
+
+
+def _user(email: str):
+    from fiscobridge.accounts.models import User
+
+    user = User.objects.filter(email=email.strip().lower(), is_active=True).select_related("partner").first()
+    if user is None:
+        raise CommandError(f"no active user with e-mail {email}")
+    return user
+
+
+def _cmd_create_token(args) -> int:
+    from fiscobridge.accounts.services import create_api_token
+
+    user = _user(args.email)
+    issued = create_api_token(user=user, name=args.name)
+    print(f"API token for {user.email} (shown once; send it as 'Authorization: Bearer <token>'):")
+    print(issued.plain)
+    return 0
+
+
+def _redeem_by(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError("--redeem-by must be a date like 2027-12-31 or 2027-12-31T23:59:59Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def _cmd_issue_keys(args) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from fiscobridge.keys.issuance import issue_keys
+
+    user = _user(args.partner_email)
+    if user.partner is None:
+        raise CommandError(f"{user.email} is not a partner user")
+    out = None
+    if args.out:
+        try:
+            out = os.fdopen(os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", newline="")
+        except FileExistsError:
+            raise CommandError(f"{args.out} already exists; codes are written once, to a new file") from None
+        except OSError as error:
+            raise CommandError(f"cannot create {args.out}: {error.strerror}") from None
+    progress = Progress(
+        TextColumn("Issuing keys"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=None, transient=False, disable=args.quiet,
+    )
+    progress.console.file = sys.stderr
+    try:
+        with progress:
+            task = progress.add_task("issue", total=args.count)
+            issued = issue_keys(
+                partner=user.partner, actor=user, product=args.product, tier=args.tier or "", seats=args.seats,
+                months=args.months, quantity=args.count, reference=args.reference or "",
+                redeem_by=_redeem_by(args.redeem_by), max_quantity=CLI_MAX_KEYS,
+                on_progress=lambda n: progress.advance(task, n),
+            )
+    except BaseException:
+        if out is not None:
+            out.close()
+            os.unlink(args.out)
+        raise
+    batch = issued.batch
+    stream = out or sys.stdout
+    writer = csv.writer(stream)
+    writer.writerow(["code", "id", "product", "tier", "seats", "months", "reference", "batch", "redeem_by"])
+    for key in issued.keys:
+        writer.writerow([key.code, key.id, batch.product, batch.tier, batch.seats, batch.months, batch.reference,
+                         batch.pk, batch.redeem_by.isoformat() if batch.redeem_by else ""])
+    if out is not None:
+        out.close()
+        print(f"Issued {len(issued.keys)} keys in batch {batch.pk}; codes written once to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fiscobridge", description="FiscoBridge Licensing")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="apply migrations and serve the portal with gunicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_positive_int, default=8000)
+    serve.add_argument("--workers", type=_positive_int, default=0, help="gunicorn workers (default: 2 × cores + 1)")
+    serve.set_defaults(run=_cmd_serve)
+
+    demo = sub.add_parser("demo", help="create demo partner, customer, staff and keys; print the logins")
+    demo.set_defaults(run=_cmd_demo)
+
+    for name, run, what in (("create-partner", _cmd_create_partner, "a partner (reseller)"),
+                            ("create-account", _cmd_create_account, "a customer account")):
+        cmd = sub.add_parser(name, help=f"create {what} with its first user")
+        cmd.add_argument("--name", required=True)
+        cmd.add_argument("--email", required=True)
+        cmd.add_argument("--password", required=True)
+        cmd.set_defaults(run=run)
+
+    token = sub.add_parser("create-token", help="create an API token; prints it alone on the last line")
+    token.add_argument("--email", required=True)
+    token.add_argument("--name", default="cli")
+    token.set_defaults(run=_cmd_create_token)
+
+    issue = sub.add_parser("issue-keys", help="issue a batch of keys; codes go once to the CSV or stdout")
+    issue.add_argument("--partner-email", required=True)
+    issue.add_argument("--product", required=True, choices=["pos", "int"])
+    issue.add_argument("--tier", choices=["starter", "growth", "scale"])
+    issue.add_argument("--seats", required=True, type=_positive_int)
+    issue.add_argument("--months", required=True, type=_positive_int)
+    issue.add_argument("--count", required=True, type=_positive_int)
+    issue.add_argument("--reference")
+    issue.add_argument("--redeem-by", help="keys not redeemed by then become unusable (ISO date, UTC)")
+    issue.add_argument("--out", metavar="FILE.csv", help="write the codes here (a new file, mode 600)")
+    issue.add_argument("--quiet", action="store_true", help="no progress bar")
+    issue.set_defaults(run=_cmd_issue_keys)
+
+    manage = sub.add_parser("manage", help="any Django management command", add_help=False)
+    manage.add_argument("rest", nargs=argparse.REMAINDER)
+    manage.set_defaults(run=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_django()
+    if args.command == "manage":
+        from django.core.management import execute_from_command_line
+
+        execute_from_command_line(["fiscobridge manage", *args.rest])
+        return 0
+
+    from fiscobridge.core.errors import DomainError
+
+    try:
+        return args.run(args)
+    except (DomainError, CommandError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

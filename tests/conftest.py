@@ -1,0 +1,109 @@
+"""Personas and clients. Every endpoint is tested for its owner, another tenant and anonymous."""
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from fiscobridge.accounts.services import create_account, create_api_token, create_partner, create_staff_user
+from fiscobridge.keys.issuance import issue_keys
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def pytest_collection_modifyitems(config, items):
+    # PostgreSQL-only tests (row locks, real concurrency) run in the PostgreSQL pass of
+    # `make test`; there a missing or wrong server is an error, never a skip.
+    from django.conf import settings
+
+    vendor_is_pg = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    if os.environ.get("FISCOBRIDGE_REQUIRE_POSTGRES") and not vendor_is_pg:
+        raise pytest.UsageError("FISCOBRIDGE_REQUIRE_POSTGRES is set but DATABASE_URL is not PostgreSQL")
+    if not vendor_is_pg:
+        skip = pytest.mark.skip(reason="runs in the PostgreSQL pass of `make test`")
+        for item in items:
+            if "postgres" in item.keywords:
+                item.add_marker(skip)
+
+
+@dataclass
+class Persona:
+    user: object
+    client: Client  # authenticated with a bearer API token
+    token: str
+
+    @property
+    def account(self):
+        return self.user.account
+
+    @property
+    def partner(self):
+        return self.user.partner
+
+
+def _persona(user) -> Persona:
+    token = create_api_token(user=user, name="tests").plain
+    return Persona(user=user, client=Client(HTTP_AUTHORIZATION=f"Bearer {token}"), token=token)
+
+
+@pytest.fixture
+def customer(db):
+    return _persona(create_account(name="Shop One", email="owner@shop-one.example", password=PASSWORD))
+
+
+@pytest.fixture
+def teammate(customer):
+    from fiscobridge.accounts.models import User
+
+    user = User.objects.create_user("teammate@shop-one.example", PASSWORD, account=customer.account)
+    return _persona(user)
+
+
+@pytest.fixture
+def outsider(db):
+    return _persona(create_account(name="Shop Two", email="owner@shop-two.example", password=PASSWORD))
+
+
+@pytest.fixture
+def reseller(db):
+    return _persona(create_partner(name="Reseller One", email="sales@reseller-one.example", password=PASSWORD))
+
+
+@pytest.fixture
+def other_reseller(db):
+    return _persona(create_partner(name="Reseller Two", email="sales@reseller-two.example", password=PASSWORD))
+
+
+@pytest.fixture
+def staff(db):
+    return _persona(create_staff_user(email="staff@fiscobridge.example", password=PASSWORD))
+
+
+@pytest.fixture
+def anonymous():
+    return Client()
+
+
+@pytest.fixture
+def issue(reseller):
+    """Issue keys from `reseller`; returns the plain codes (defaults: one POS key, 2 seats, 12 months)."""
+
+    def _issue(product="pos", tier="", seats=2, months=12, quantity=1, partner=None, **extra):
+        issued = issue_keys(
+            partner=partner or reseller.partner, actor=reseller.user, product=product, tier=tier, seats=seats,
+            months=months, quantity=quantity, **extra,
+        )
+        return [k.code for k in issued.keys]
+
+    return _issue
+
+
+def post_json(client: Client, path: str, data, **extra):
+    return client.post(path, data=data, content_type="application/json", **extra)
+
+
+@pytest.fixture
+def db_vendor(db):
+    return connection.vendor

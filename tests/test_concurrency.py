@@ -1,0 +1,103 @@
+"""Race-free redemption under real concurrency: threads, each with its own database connection.
+
+Runs in both passes of `make test`; the PostgreSQL pass is the one that proves row-level
+behaviour (SQLite serialises writers with BEGIN IMMEDIATE).
+"""
+
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from fiscobridge.accounts.services import create_account, create_api_token
+from fiscobridge.keys.models import ActivationKey, KeyStatus
+from fiscobridge.subscriptions.models import Subscription
+from tests.conftest import post_json
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_at_once(calls):
+    """Run each zero-argument callable in its own thread, released together by a barrier."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def worker(index, call):
+        try:
+            barrier.wait(timeout=30)
+            results[index] = call()
+        except Exception as error:  # surfaced by the assertions below
+            results[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def bearer_client(user) -> Client:
+    return Client(HTTP_AUTHORIZATION=f"Bearer {create_api_token(user=user).plain}")
+
+
+def outcome(response):
+    if isinstance(response, Exception):
+        return repr(response)
+    return response.status_code, response.json().get("error", {}).get("code", "ok")
+
+
+def activate_call(client, code, **extra):
+    return lambda: post_json(client, "/api/v1/keys/activate", {"key": code, "product": "pos", **extra})
+
+
+def test_parallel_activations_of_one_key_from_many_accounts_redeem_it_once(issue):
+    [code] = issue(seats=3)
+    clients = [
+        bearer_client(create_account(name=f"Shop {i}", email=f"owner{i}@race.example", password="race-password-123"))
+        for i in range(24)
+    ]
+    results = run_at_once([activate_call(client, code) for client in clients])
+    outcomes = Counter(outcome(r) for r in results)
+    assert outcomes == {(201, "ok"): 1, (409, "not_available"): 23}, outcomes
+    key = ActivationKey.objects.get()
+    assert key.status == KeyStatus.ACTIVATED
+    assert Subscription.objects.count() == 1
+    assert Subscription.objects.get().account == key.activated_account
+
+
+def test_parallel_activations_of_one_key_by_one_account_give_one_subscription(customer, issue):
+    [code] = issue()
+    clients = [bearer_client(customer.user) for _ in range(12)]
+    outcomes = Counter(outcome(r) for r in run_at_once([activate_call(c, code) for c in clients]))
+    assert outcomes == {(201, "ok"): 1, (409, "already_activated"): 11}, outcomes
+    assert Subscription.objects.count() == 1
+
+
+def test_parallel_activations_of_different_keys_all_succeed(issue):
+    codes = issue(quantity=20)
+    clients = [
+        bearer_client(create_account(name=f"Shop {i}", email=f"buyer{i}@race.example", password="race-password-123"))
+        for i in range(20)
+    ]
+    outcomes = Counter(outcome(r) for r in run_at_once([activate_call(c, k) for c, k in zip(clients, codes)]))
+    assert outcomes == {(201, "ok"): 20}, outcomes
+    assert Subscription.objects.count() == 20
+
+
+def test_two_keys_cannot_both_renew_one_subscription(customer, issue):
+    [first] = issue(months=6)
+    renewals = issue(months=6, quantity=8)
+    response = post_json(customer.client, "/api/v1/keys/activate", {"key": first, "product": "pos"})
+    target = response.json()["subscription"]["id"]
+    clients = [bearer_client(customer.user) for _ in renewals]
+    results = run_at_once([activate_call(c, k, renew=target) for c, k in zip(clients, renewals)])
+    outcomes = Counter(outcome(r) for r in results)
+    assert outcomes == {(201, "ok"): 1, (400, "invalid_renewal"): 7}, outcomes
+    # Nothing half-written: the losing keys are still available for another try.
+    assert ActivationKey.objects.filter(status=KeyStatus.AVAILABLE).count() == 7
+    assert Subscription.objects.filter(renews_id=target).count() == 1
