@@ -1,0 +1,60 @@
+"""A key is a bearer secret: after issuance its plain code exists nowhere in the system."""
+
+import logging
+
+from django.core.management import call_command
+from django.db import connection
+
+from fiscobridge.cli import main as cli_main
+from fiscobridge.keys.codes import generate_code
+from tests.conftest import post_json
+
+
+def _variants(code: str) -> list[str]:
+    body = code[4:].replace("-", "")
+    return [code, code[4:], body, body.lower(), code.lower()]
+
+
+def _dump_database() -> str:
+    """Every row of every table as text (what a leaked backup would show)."""
+    chunks = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+            chunks.extend(repr(row) for row in cursor.fetchall())
+    return "\n".join(chunks)
+
+
+def test_codes_never_reach_the_database_or_the_logs(reseller, customer, caplog, capsys, tmp_path):
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="django.db.backends")
+    connection.force_debug_cursor = True  # every SQL statement and its parameters reach the log
+    issued = post_json(reseller.client, "/api/v1/partner/keys",
+                       {"product": "pos", "seats": 1, "months": 12, "quantity": 20}).json()
+    codes = [k["code"] for k in issued["keys"]]
+    out = tmp_path / "keys.csv"
+    assert cli_main(["issue-keys", "--partner-email", reseller.user.email, "--product", "int", "--tier", "starter",
+                     "--seats", "1", "--months", "1", "--count", "5", "--out", str(out), "--quiet"]) == 0
+    codes += [line.split(",")[0] for line in out.read_text().splitlines()[1:]]
+    assert len(codes) == 25
+    # Use them every way there is: validate, activate, mistype, look up, fail.
+    post_json(customer.client, "/api/v1/keys/validate", {"key": codes[0], "product": "pos"})
+    post_json(customer.client, "/api/v1/keys/activate", {"key": codes[0], "product": "pos"})
+    post_json(customer.client, "/api/v1/keys/activate", {"key": codes[0], "product": "pos"})
+    post_json(customer.client, "/api/v1/keys/activate", {"key": codes[1], "product": "int"})
+    post_json(customer.client, "/api/v1/keys/activate", {"key": codes[20][4:], "product": "int"})
+    post_json(customer.client, "/api/v1/keys/activate", {"key": codes[2][:-1] + "Z", "product": "pos"})
+    post_json(reseller.client, "/api/v1/partner/keys/lookup", {"key": codes[3]})
+    stranger = generate_code("pos")
+    post_json(customer.client, "/api/v1/keys/activate", {"key": stranger, "product": "pos"})
+    codes.append(stranger)
+    call_command("check", verbosity=0)
+
+    dump = _dump_database()
+    logs = caplog.text + capsys.readouterr().err
+    connection.force_debug_cursor = False
+    assert "INSERT INTO" in logs and "key.activated" in dump  # sanity: both hold what we expect
+    for code in codes:
+        for variant in _variants(code):
+            assert variant not in dump, f"code found in the database: {variant}"
+            assert variant not in logs, f"code found in the logs: {variant}"
