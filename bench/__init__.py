@@ -1,0 +1,1 @@
+"""Benchmarks for FiscoBridge Licensing: `make bench` (python -m bench.run)."""

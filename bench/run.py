@@ -1,0 +1,584 @@
+"""FiscoBridge Licensing benchmark: `make bench` or `.venv/bin/python -m bench.run [--help]`.
+
+Measures, on PostgreSQL when it is reachable (else SQLite, said loudly):
+- POST /api/v1/keys/activate, POST /api/v1/keys/validate and GET /healthz (the framework
+  floor: no database, no session) over HTTP against `fiscobridge serve` (gunicorn, sync
+  workers) at 1, 8 and 32 concurrent clients: requests/s, p50/p99 latency, errors, and the
+  ratio of each API endpoint's throughput to the floor's;
+- `fiscobridge issue-keys --count 100000`: keys/s and the peak RSS of the process.
+
+Everything runs in a throwaway database and data directory, dropped at the end. There are no
+timing thresholds: the exit status is non-zero only when something failed (an unexpected HTTP
+status, a connection error, a database count that disagrees with the answers, a bad CSV).
+Results go to bench/results.json and are printed as a table.
+"""
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from contextlib import closing
+from pathlib import Path
+
+from bench.load import Request, json_check, run_level
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results.json"
+DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/postgres"
+CODE_RE = re.compile(r"^POS-[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}$")  # SPEC 2.1: digits 2-9 and A-Z
+
+
+def log(message: str) -> None:
+    sys.stdout.flush()
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- database
+
+
+class Database:
+    """A throwaway PostgreSQL database (created and dropped here), or a temp SQLite file."""
+
+    def __init__(self, vendor: str, url: str, admin_url: str | None = None, name: str | None = None, note: str = ""):
+        self.vendor, self.url, self.admin_url, self.name, self.note = vendor, url, admin_url, name, note
+
+    @classmethod
+    def create(cls, scratch: Path, force_sqlite: bool) -> "Database":
+        sqlite_url = f"sqlite:///{scratch / 'bench.sqlite3'}"
+        if force_sqlite:
+            return cls("sqlite", sqlite_url, note="--sqlite given")
+        admin_url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG
+        try:
+            import psycopg
+
+            with closing(psycopg.connect(_libpq(admin_url), autocommit=True, connect_timeout=5)) as conn:
+                name = f"fiscobridge_bench_{os.getpid()}"
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                conn.execute(f'CREATE DATABASE "{name}"')
+        except Exception as error:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+            note = f"PostgreSQL not reachable at {_redact(admin_url)} ({type(error).__name__}: {error}); using SQLite"
+            return cls("sqlite", sqlite_url, note=note)
+        parts = urllib.parse.urlsplit(admin_url)
+        url = urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+        return cls("postgresql", url, admin_url=admin_url, name=name)
+
+    def backend_pids(self) -> list[int]:
+        """PostgreSQL backends serving the bench database (persistent: CONN_MAX_AGE)."""
+        if self.vendor != "postgresql":
+            return []
+        import psycopg
+
+        try:
+            with closing(psycopg.connect(_libpq(self.url), autocommit=True, connect_timeout=5)) as conn:
+                rows = conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchall()
+        except Exception:  # noqa: BLE001 - the probe is informative only
+            return []
+        return [row[0] for row in rows]
+
+    def drop(self) -> None:
+        if self.vendor != "postgresql":
+            return
+        import psycopg
+
+        with closing(psycopg.connect(_libpq(self.admin_url), autocommit=True, connect_timeout=5)) as conn:
+            try:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            except psycopg.errors.SyntaxError:  # PostgreSQL < 13
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
+
+
+def _libpq(url: str) -> str:
+    return re.sub(r"^(postgres|postgresql|pgsql)://", "postgresql://", url)
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"//([^:@/]+):[^@/]*@", r"//\1:***@", url)
+
+
+# --------------------------------------------------------------------------- subprocesses
+
+
+def cli_argv() -> list[str]:
+    script = Path(sys.executable).parent / "fiscobridge"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "fiscobridge.cli"]
+
+
+def bench_env(scratch: Path, database_url: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in {"WEB_CONCURRENCY", "DJANGO_SETTINGS_MODULE"}}
+    env.update(
+        FISCOBRIDGE_DATA_DIR=str(scratch / "data"),
+        FISCOBRIDGE_ENV="development",
+        DATABASE_URL=database_url,
+        DEBUG="false",
+        LOG_LEVEL="WARNING",
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONUNBUFFERED="1",
+        # The benchmark sends valid keys only, so no lock should ever trigger; generous limits
+        # anyway, so that a bug shows up as errors in the table rather than as a lockout storm.
+        REDEEM_SESSION_FAILURE_LIMIT="1000000",
+        REDEEM_ACCOUNT_FAILURE_LIMIT="1000000",
+        REDEEM_IP_FAILURE_LIMIT="1000000",
+    )
+    return env
+
+
+def run_checked(argv: list[str], env: dict, what: str) -> str:
+    proc = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BenchError(f"{what} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+class BenchError(Exception):
+    pass
+
+
+def issue_to_csv(env: dict, partner_email: str, count: int, out: Path) -> tuple[list[str], dict]:
+    """Run `fiscobridge issue-keys` as a child; returns the codes and the child's wall time and peak RSS."""
+    argv = [*cli_argv(), "issue-keys", "--partner-email", partner_email, "--product", "pos", "--seats", "1",
+            "--months", "12", "--count", str(count), "--out", str(out), "--quiet"]
+    with open(out.with_suffix(".log"), "w+") as errlog:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errlog)
+        _, status, usage = os.wait4(proc.pid, 0)  # rusage of this child alone
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        errlog.seek(0)
+        stderr = errlog.read()
+    if proc.returncode != 0:
+        raise BenchError(f"issue-keys --count {count} failed (exit {proc.returncode}):\n{stderr[-3000:]}")
+    with open(out, newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows or rows[0][:2] != ["code", "id"]:
+        raise BenchError(f"issue-keys wrote an unexpected CSV header: {rows[:1]}")
+    codes = [row[0] for row in rows[1:]]
+    bad = sum(1 for code in codes if not CODE_RE.match(code))
+    if len(codes) != count or bad or len(set(codes)) != count:
+        raise BenchError(f"issue-keys CSV: {len(codes)} rows (expected {count}), {bad} malformed, "
+                         f"{len(codes) - len(set(codes))} duplicates")
+    return codes, {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024}  # ru_maxrss is KiB on Linux
+
+
+# --------------------------------------------------------------------------- server
+
+
+class Server:
+    def __init__(self, env: dict, workers: int, log_path: Path):
+        self.host, self.port, self.workers = "127.0.0.1", _free_port(), workers
+        self.log = open(log_path, "w+")
+        argv = [*cli_argv(), "serve", "--host", self.host, "--port", str(self.port), "--workers", str(workers)]
+        self.proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        import http.client
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"the server exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=2)
+                conn.request("GET", "/healthz")
+                resp = conn.getresponse()
+                body = resp.read()
+                conn.close()
+                if resp.status == 200 and json.loads(body) == {"ok": True}:
+                    # Every worker must be up before measuring: wait for all of them to exist.
+                    if len(self.worker_pids()) >= self.workers:
+                        return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.25)
+        raise BenchError(f"the server did not answer /healthz within {timeout:.0f}s:\n{self.log_tail()}")
+
+    def worker_pids(self) -> list[int]:
+        try:
+            text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(pid) for pid in text.split()]
+
+    def log_tail(self, chars: int = 3000) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()[-chars:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)  # our own session: gunicorn and its workers
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            except ProcessLookupError:
+                pass
+        self.log.close()
+
+
+def _free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- request sources
+
+
+class KeyPool:
+    """Fresh activation keys, each handed out once across all client threads."""
+
+    def __init__(self, codes: list[str]):
+        self.codes, self.next, self.lock = codes, 0, threading.Lock()
+
+    def take(self) -> str | None:
+        with self.lock:
+            if self.next >= len(self.codes):
+                return None
+            self.next += 1
+            return self.codes[self.next - 1]
+
+    @property
+    def left(self) -> int:
+        return len(self.codes) - self.next
+
+
+def _headers(token: str | None = None) -> dict:
+    headers = {"Accept": "application/json"}
+    if token:
+        headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    return headers
+
+
+def healthz_source():
+    request = Request("GET", "/healthz", None, _headers(), 200, True)
+    return lambda index: request
+
+
+def validate_source(tokens: list[str], codes: list[str]):
+    # Validate changes nothing: each client cycles through its own slice of the pool.
+    state = {}
+
+    def source(index: int) -> Request:
+        n = state.get(index, index * 7)
+        state[index] = n + 1
+        body = json.dumps({"key": codes[n % len(codes)], "product": "pos"}).encode()
+        return Request("POST", "/api/v1/keys/validate", body, _headers(tokens[index % len(tokens)]), 200, True)
+
+    return source
+
+
+def activate_source(tokens: list[str], pool: KeyPool):
+    def source(index: int) -> Request | None:
+        code = pool.take()
+        if code is None:
+            return None
+        body = json.dumps({"key": code, "product": "pos"}).encode()
+        return Request("POST", "/api/v1/keys/activate", body, _headers(tokens[index % len(tokens)]), 201, False)
+
+    return source
+
+
+CHECKS = {
+    "healthz": json_check(lambda b: b == {"ok": True}, 'expected {"ok": true}'),
+    "validate": json_check(lambda b: b.get("product") == "pos" and b.get("seats") == 1 and "expires_at" in b,
+                           "expected a pos preview"),
+    "activate": json_check(lambda b: isinstance(b.get("subscription"), dict), "expected {subscription: ...}"),
+}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def machine_info() -> dict:
+    cpu_model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_total = None
+    try:
+        mem_total = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) // 1024
+    except (OSError, AttributeError):
+        pass
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_model": cpu_model,
+        "memory_mib": mem_total,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def parse_args(argv):
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 6)),
+                        help="seconds measured per endpoint and concurrency (default 6, env BENCH_DURATION)")
+    parser.add_argument("--warmup", type=float, default=1.5, help="warm-up seconds per endpoint (default 1.5)")
+    parser.add_argument("--clients", default="1,8,32", help="concurrency levels (default 1,8,32)")
+    parser.add_argument("--workers", type=int, default=2 * cores + 1, help=f"gunicorn workers (default {2 * cores + 1})")
+    parser.add_argument("--accounts", type=int, default=8, help="customer accounts (default 8)")
+    parser.add_argument("--tokens-per-account", type=int, default=4, help="API tokens per account (default 4)")
+    parser.add_argument("--issue-count", type=int, default=100_000, help="keys in the issuance run (default 100000)")
+    parser.add_argument("--sqlite", action="store_true", help="use SQLite even when PostgreSQL is reachable")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS.relative_to(ROOT)})")
+    args = parser.parse_args(argv)
+    args.levels = [int(x) for x in args.clients.split(",") if x.strip()]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # A terminated bench still stops its server and drops its database (the finally blocks).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    started = time.perf_counter()
+    results: dict = {
+        "benchmark": "fiscobridge",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "clients": args.levels,
+                     "gunicorn_workers": args.workers, "gunicorn_worker_class": "sync",
+                     "accounts": args.accounts, "tokens": args.accounts * args.tokens_per_account,
+                     "issue_count": args.issue_count},
+        "http": {},
+        "problems": [],
+    }
+    problems: list[str] = results["problems"]
+    with tempfile.TemporaryDirectory(prefix="fiscobridge-bench-") as tmp:
+        scratch = Path(tmp)
+        db = Database.create(scratch, args.sqlite)
+        results["database"] = db.vendor
+        if db.note:
+            results["database_note"] = db.note
+        if db.vendor == "sqlite":
+            log(f"WARNING: running on SQLite, not PostgreSQL. {db.note}")
+        else:
+            log(f"database: throwaway PostgreSQL database {db.name}")
+        try:
+            run_all(args, scratch, db, results, problems)
+        except BenchError as error:
+            problems.append(str(error))
+            log(f"FAILED: {error}")
+        finally:
+            try:
+                db.drop()
+            except Exception as error:  # noqa: BLE001
+                problems.append(f"could not drop {db.name}: {error}")
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["total_wall_s"] = round(time.perf_counter() - started, 1)
+    results["ok"] = not problems
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print_report(results)
+    log(f"results written to {args.out}")
+    if problems:
+        print("\n" + "!" * 78, file=sys.stderr)
+        print("BENCHMARK HAD ERRORS — the figures above are not trustworthy:", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        print("!" * 78, file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_all(args, scratch: Path, db: Database, results: dict, problems: list[str]) -> None:
+    env = bench_env(scratch, db.url)
+
+    log("migrating the bench database")
+    run_checked([*cli_argv(), "manage", "migrate", "--no-input", "-v", "0"], env, "migrate")
+    log(f"creating 1 partner, {args.accounts} customer accounts, {args.accounts * args.tokens_per_account} API tokens")
+    tenants = json.loads(run_checked([sys.executable, "-m", "bench.tenants", "setup", str(args.accounts),
+                                      str(args.tokens_per_account)], env, "tenant setup").strip().splitlines()[-1])
+    partner = tenants["partner_email"]
+    # Token i belongs to account i % accounts, so neighbouring clients act for different tenants.
+    per_account = [c["tokens"] for c in tenants["customers"]]
+    tokens = [per_account[i % args.accounts][i // args.accounts] for i in range(args.accounts * args.tokens_per_account)]
+    validate_codes, _ = issue_to_csv(env, partner, 256, scratch / "validate-pool.csv")
+
+    server = Server(env, args.workers, scratch / "server.log")
+    activate_ok = 0
+    try:
+        log(f"starting `fiscobridge serve` with {args.workers} gunicorn workers on port {server.port}")
+        server.wait_ready()
+        probes = {"gunicorn_workers": server.worker_pids}
+        if db.vendor == "postgresql":
+            probes["postgres_backends"] = db.backend_pids
+
+        def series(name: str, source, levels, on_result=None):
+            log(f"{name}: warm-up {args.warmup:.1f}s at {min(8, max(levels))} clients")
+            warm = run_level(server.host, server.port, source, min(8, max(levels)), args.warmup, CHECKS[name], probes)
+            if on_result:
+                on_result(warm)
+            if warm.errors:
+                problems.append(f"{name} warm-up: {warm.errors} errors, e.g. {warm.error_samples[:2]}")
+            out = {}
+            for clients in levels:
+                res = run_level(server.host, server.port, source, clients, args.duration, CHECKS[name], probes)
+                if on_result:
+                    on_result(res)
+                out[clients] = res
+                log(f"{name:>8} x{clients:<3} {res.requests:>6} req  {res.throughput:8.1f} req/s  "
+                    f"p50 {res.percentile_ms(50) or 0:7.2f} ms  p99 {res.percentile_ms(99) or 0:7.2f} ms  "
+                    f"errors {res.errors}")
+                if res.errors:
+                    problems.append(f"{name} at {clients} clients: {res.errors} errors, e.g. {res.error_samples[:2]}")
+                if res.requests == 0:
+                    problems.append(f"{name} at {clients} clients: no successful request")
+            return out
+
+        floor = series("healthz", healthz_source(), args.levels)
+        validate = series("validate", validate_source(tokens, validate_codes), args.levels)
+
+        # Enough fresh keys for activate: twice what validate managed at each level, plus warm-up.
+        needed = int(sum(2 * validate[c].throughput * args.duration for c in args.levels)
+                     + 2 * max(r.throughput for r in validate.values()) * args.warmup) + 500
+        log(f"issuing {needed} fresh keys for activate")
+        pool = KeyPool(issue_to_csv(env, partner, needed, scratch / "activate-pool.csv")[0])
+
+        def count_activations(res):
+            nonlocal activate_ok
+            activate_ok += res.requests
+
+        activate = series("activate", activate_source(tokens, pool), args.levels, count_activations)
+        for clients, res in activate.items():
+            if res.exhausted:
+                problems.append(f"activate at {clients} clients ran out of fresh keys (pool of {needed}); "
+                                f"its wall time is shorter than --duration")
+    finally:
+        server.stop()
+
+    counts = json.loads(run_checked([sys.executable, "-m", "bench.tenants", "count"], env, "count").strip().splitlines()[-1])
+    results["database_version"] = counts.pop("database_version")
+    results["database_after_http"] = counts
+    if counts["keys_activated"] != activate_ok:
+        problems.append(f"database holds {counts['keys_activated']} activated keys but {activate_ok} activations "
+                        f"answered 201")
+    if counts["redeem_attempts_failed"]:
+        problems.append(f"{counts['redeem_attempts_failed']} failed redeem attempts recorded (expected none)")
+
+    for name, series_result in (("healthz", floor), ("validate", validate), ("activate", activate)):
+        results["http"][name] = {str(c): r.as_dict() for c, r in series_result.items()}
+    # CPU used by other work on the machine during each row (the bench shares the machine).
+    cores = results["machine"]["cpus_usable"] or 1
+    disturbed = []
+    for name, rows in results["http"].items():
+        for clients, row in rows.items():
+            cpu = row["cpu_cores_busy"]
+            if cpu.get("whole_machine") is None:
+                continue
+            other = cpu["whole_machine"] - sum(v for k, v in cpu.items() if k != "whole_machine" and v is not None)
+            cpu["other_work"] = round(max(other, 0.0), 2)
+            if other > 0.25 * cores:
+                disturbed.append(f"{name} x{clients}")
+    results["rows_disturbed_by_other_work"] = disturbed
+    results["ratio_to_floor"] = {
+        name: {str(c): round(s[c].throughput / floor[c].throughput, 4) if floor[c].throughput else None
+               for c in args.levels}
+        for name, s in (("activate", activate), ("validate", validate))
+    }
+
+    # Issuance, with the server stopped so that nothing competes for the CPU.
+    log("measuring CLI start-up: issue-keys --count 1")
+    _, startup = issue_to_csv(env, partner, 1, scratch / "issue-1.csv")
+    log(f"issuing {args.issue_count} keys with `fiscobridge issue-keys`")
+    out = scratch / "issue-big.csv"
+    try:
+        _, big = issue_to_csv(env, partner, args.issue_count, out)
+    finally:
+        out.unlink(missing_ok=True)  # codes are secrets
+    net = big["wall_s"] - startup["wall_s"]
+    results["issuance"] = {
+        "keys": args.issue_count,
+        "wall_s": round(big["wall_s"], 2),
+        "keys_per_s": round(args.issue_count / big["wall_s"], 1),
+        "peak_rss_mib": round(big["peak_rss_mib"], 1),
+        "cli_startup_s": round(startup["wall_s"], 2),
+        "cli_startup_peak_rss_mib": round(startup["peak_rss_mib"], 1),
+        "keys_per_s_excluding_startup": round(args.issue_count / net, 1) if net > 0 else None,
+    }
+    log(f"issued {args.issue_count} keys in {big['wall_s']:.1f}s, peak RSS {big['peak_rss_mib']:.0f} MiB")
+
+
+# --------------------------------------------------------------------------- report
+
+
+def print_report(results: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=110)
+    machine, settings = results["machine"], results["settings"]
+    db = results.get("database_version") or results.get("database")
+    title = (f"FiscoBridge bench — {db}, gunicorn {settings['gunicorn_workers']} sync workers, "
+             f"{machine['cpus_usable']} CPUs, Python {machine['python']}, {settings['duration_s']:g}s per row")
+    table = Table(title=title, title_justify="left")
+    for header, justify in (("endpoint", "left"), ("clients", "right"), ("requests", "right"), ("req/s", "right"),
+                            ("p50 ms", "right"), ("p99 ms", "right"), ("errors", "right"), ("÷ floor", "right"),
+                            ("CPU bench/web/db/all", "right")):
+        table.add_column(header, justify=justify)
+    labels = {"healthz": "healthz (floor)", "validate": "validate", "activate": "activate"}
+    for name in ("healthz", "validate", "activate"):
+        for clients, row in results["http"].get(name, {}).items():
+            ratio = results.get("ratio_to_floor", {}).get(name, {}).get(clients)
+            cpu = row["cpu_cores_busy"]
+            table.add_row(
+                labels[name], clients, str(row["requests"]), f"{row['req_per_s']:.1f}",
+                _fmt(row["latency_ms"]["p50"]), _fmt(row["latency_ms"]["p99"]),
+                f"[bold red]{row['errors']}[/]" if row["errors"] else "0",
+                "—" if ratio is None else f"{ratio:.3f}",
+                "/".join(f"{cpu[k]:.1f}" if cpu.get(k) is not None else "-"
+                         for k in ("bench_client", "gunicorn_workers", "postgres_backends", "whole_machine")),
+            )
+        if name != "activate" and results["http"].get(name):
+            table.add_section()
+    console.print(table)
+    issuance = results.get("issuance")
+    if issuance:
+        issue = Table(title="Key issuance (fiscobridge issue-keys, one process)", title_justify="left")
+        for header in ("keys", "wall s", "keys/s", "keys/s excl. start-up", "peak RSS MiB", "CLI start-up s"):
+            issue.add_column(header, justify="right")
+        issue.add_row(f"{issuance['keys']:,}", f"{issuance['wall_s']:.2f}", f"{issuance['keys_per_s']:,.0f}",
+                      _fmt(issuance["keys_per_s_excluding_startup"], "{:,.0f}"), f"{issuance['peak_rss_mib']:.1f}",
+                      f"{issuance['cli_startup_s']:.2f}")
+        console.print(issue)
+    if results.get("rows_disturbed_by_other_work"):
+        console.print(f"[bold yellow]WARNING: other work on the machine used more than a quarter of the CPUs during "
+                      f"{len(results['rows_disturbed_by_other_work'])} of the HTTP rows "
+                      f"({', '.join(results['rows_disturbed_by_other_work'])}): their figures are lower than "
+                      f"on an idle machine.[/]")
+    console.print(f"database: {results.get('database')}"
+                  + (f" — [bold red]{results['database_note']}[/]" if results.get("database_note") else "")
+                  + f"; load average {machine['load_average_at_start']} → {machine.get('load_average_at_end')}"
+                  + f"; total {results.get('total_wall_s')}s")
+    console.print("healthz = GET /healthz, validate = POST /api/v1/keys/validate, activate = POST "
+                  "/api/v1/keys/activate (a fresh key each time). ÷ floor: req/s divided by healthz req/s at the "
+                  "same concurrency. CPU: cores busy during the row in the bench client process / the gunicorn "
+                  "workers / the PostgreSQL backends / the whole machine, other work included.")
+    sys.stdout.flush()
+
+
+def _fmt(value, pattern: str = "{:.2f}") -> str:
+    return "—" if value is None else pattern.format(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Django-side helpers for the benchmark, run in a subprocess with the bench environment.
+
+    python -m bench.tenants setup ACCOUNTS TOKENS_PER_ACCOUNT   -> JSON on stdout
+    python -m bench.tenants count                               -> JSON on stdout
+
+`setup` creates one partner and ACCOUNTS customer accounts, each with TOKENS_PER_ACCOUNT API
+tokens (each token is its own failed-attempt "session", like separate POS terminals).
+`count` reports what the database holds after the run, to cross-check the HTTP figures.
+"""
+
+import json
+import os
+import secrets
+import sys
+
+
+def _django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fiscobridge.settings")
+    import django
+
+    django.setup()
+
+
+def setup(accounts: int, tokens_per_account: int) -> dict:
+    from fiscobridge.accounts.services import create_account, create_api_token, create_partner
+
+    password = "bench-" + secrets.token_urlsafe(16)
+    run = secrets.token_hex(4)
+    partner = create_partner(name=f"Bench Partner {run}", email=f"partner-{run}@bench.example", password=password)
+    customers = []
+    for index in range(accounts):
+        user = create_account(name=f"Bench Shop {index} {run}", email=f"shop{index}-{run}@bench.example", password=password)
+        tokens = [create_api_token(user=user, name=f"bench-{t}").plain for t in range(tokens_per_account)]
+        customers.append({"email": user.email, "account_id": user.account.pk, "tokens": tokens})
+    return {"partner_email": partner.email, "customers": customers}
+
+
+def count() -> dict:
+    from django.db import connection
+
+    from fiscobridge.audit.models import Event
+    from fiscobridge.keys.models import ActivationKey, RedeemAttempt
+    from fiscobridge.subscriptions.models import Subscription
+
+    return {
+        "keys_total": ActivationKey.objects.count(),
+        "keys_activated": ActivationKey.objects.filter(status="activated").count(),
+        "subscriptions": Subscription.objects.count(),
+        "redeem_attempts": RedeemAttempt.objects.count(),
+        "redeem_attempts_failed": RedeemAttempt.objects.filter(failed=True).count(),
+        "audit_events": Event.objects.count(),
+        "database_version": _db_version(connection),
+    }
+
+
+def _db_version(connection) -> str:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SHOW server_version")
+        else:
+            cursor.execute("SELECT sqlite_version()")
+        return f"{connection.vendor} {cursor.fetchone()[0]}"
+
+
+def main(argv: list[str]) -> int:
+    _django()
+    if argv[:1] == ["setup"]:
+        result = setup(int(argv[1]), int(argv[2]))
+    elif argv[:1] == ["count"]:
+        result = count()
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
