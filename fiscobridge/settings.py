@@ -37,6 +37,8 @@ def _secret(name: str) -> str:
 SECRET_KEY = _secret("DJANGO_SECRET_KEY")
 # HMAC key for activation-key codes and API tokens: losing it makes every stored key unusable.
 KEY_HMAC_SECRET = _secret("FISCOBRIDGE_KEY_SECRET")
+# Encrypts uploaded certificate files and their passwords at rest (Fernet, via HKDF).
+ENCRYPTION_SECRET = _secret("FISCOBRIDGE_ENCRYPTION_KEY")
 
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list(
@@ -187,6 +189,8 @@ TIER_QUOTAS = {
 }
 TRIAL_CONNECTIONS = env.int("TRIAL_CONNECTIONS", default=1)
 TRIAL_INVOICES_PER_MONTH = env.int("TRIAL_INVOICES_PER_MONTH", default=50)
+CERTIFICATE_MAX_BYTES = env.int("CERTIFICATE_MAX_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * 1024 * 1024  # above the certificate limit, so we answer it ourselves
 
 LOGGING = {
     "version": 1,
