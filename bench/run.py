@@ -67,7 +67,8 @@ class Database:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
                 conn.execute(f'CREATE DATABASE "{name}"')
         except Exception as error:  # noqa: BLE001 - any failure means "no PostgreSQL here"
-            note = f"PostgreSQL not reachable at {_redact(admin_url)} ({type(error).__name__}: {error}); using SQLite"
+            reason = " ".join(str(error).split())
+            note = f"PostgreSQL not reachable at {_redact(admin_url)} ({type(error).__name__}: {reason}); using SQLite"
             return cls("sqlite", sqlite_url, note=note)
         parts = urllib.parse.urlsplit(admin_url)
         url = urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
