@@ -4,10 +4,9 @@ from django.http import HttpRequest
 from ninja.security import HttpBearer, django_auth
 
 from fiscobridge.accounts.services import authenticate_api_token
-from fiscobridge.core.crypto import keyed_hash
 from fiscobridge.core.errors import PermissionDenied
-from fiscobridge.core.net import client_ip
 from fiscobridge.keys.limits import Requester
+from fiscobridge.keys.requester import requester_from_request
 
 
 class BearerToken(HttpBearer):
@@ -21,16 +20,6 @@ class BearerToken(HttpBearer):
 
 
 AUTH = [BearerToken(), django_auth]
-
-
-def session_scope(request: HttpRequest) -> str:
-    """The failed-attempt "session": the API token, or a hash of the browser session key."""
-    api_token = getattr(request, "api_token", None)
-    if api_token is not None:
-        return f"token:{api_token.pk}"
-    if request.session.session_key is None:
-        request.session.save()
-    return "session:" + keyed_hash("session", request.session.session_key)[:48]
 
 
 class NotACustomer(PermissionDenied):
@@ -58,7 +47,4 @@ def partner_of(request: HttpRequest):
 
 
 def requester_for(request: HttpRequest) -> Requester:
-    return Requester(
-        account=customer_account(request), user=request.user, session_scope=session_scope(request),
-        ip=client_ip(request),
-    )
+    return requester_from_request(request, customer_account(request))

@@ -14,7 +14,8 @@ from fiscobridge.keys.errors import AlreadyActivated, InvalidKeyFormat, KeyNotAv
 from fiscobridge.keys.issuance import code_digest
 from fiscobridge.keys.limits import Requester, ensure_not_locked, lock_if_over_limit
 from fiscobridge.keys.models import ActivationKey, KeyStatus, RedeemAttempt
-from fiscobridge.subscriptions.models import Subscription
+from fiscobridge.subscriptions.capacity import int_capacity_by_tier, pos_capacity
+from fiscobridge.subscriptions.models import Product, Subscription
 from fiscobridge.subscriptions.services import (
     InvalidRenewal,
     RenewalOption,
@@ -31,6 +32,7 @@ class Preview:
     key: ActivationKey
     starts_at: datetime
     expires_at: datetime
+    seats_total_after: int  # active seats of this product (or tier) once activated now
     renewal_options: list[RenewalOption]
 
 
@@ -93,8 +95,13 @@ def validate_key(*, requester: Requester, raw: str, product: str) -> Preview:
         if key is None:
             raise KeyNotAvailable()
         starts_at = clock.now()
+        current = (
+            pos_capacity(requester.account, starts_at) if key.product == Product.POS
+            else int_capacity_by_tier(requester.account, starts_at)[key.tier]
+        )
         return Preview(
             key=key, starts_at=starts_at, expires_at=clock.add_months(starts_at, key.months),
+            seats_total_after=current + key.seats,
             renewal_options=renewal_options(account=requester.account, product=key.product, tier=key.tier, months=key.months),
         )
 

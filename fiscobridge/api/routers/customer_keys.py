@@ -5,7 +5,6 @@ from fiscobridge.api.auth import requester_for
 from fiscobridge.api.presenters import subscription_dict
 from fiscobridge.api.schemas import ActivatedOut, ActivateIn, ErrorOut, KeyIn, PreviewOut
 from fiscobridge.keys.redemption import activate_key, validate_key
-from fiscobridge.subscriptions.capacity import int_capacity_by_tier, pos_capacity
 
 router = Router(tags=["Activation keys (customer)"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
@@ -14,17 +13,12 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: Error
 @router.post("/validate", response={200: PreviewOut, **ERRORS})
 def validate(request, payload: KeyIn):
     """Preview a key: what it grants and the dates it would run, with renewal options. Changes nothing."""
-    requester = requester_for(request)
-    preview = validate_key(requester=requester, raw=payload.key, product=payload.product)
+    preview = validate_key(requester=requester_for(request), raw=payload.key, product=payload.product)
     key = preview.key
-    current = (
-        pos_capacity(requester.account) if key.product == "pos"
-        else int_capacity_by_tier(requester.account)[key.tier]
-    )
     return {
         "product": key.product, "tier": key.tier or None, "seats": key.seats, "months": key.months,
         "key_hint": key.hint, "starts_at": preview.starts_at, "expires_at": preview.expires_at,
-        "seats_total_after": current + key.seats,
+        "seats_total_after": preview.seats_total_after,
         "renewal_options": [
             {"subscription_id": o.subscription.pk, "current_expires_at": o.subscription.expires_at,
              "starts_at": o.starts_at, "expires_at": o.expires_at}
