@@ -1,12 +1,16 @@
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
 
 from fiscobridge.api.api import api
-from fiscobridge.portal import views as portal_views
 
 urlpatterns = [
-    path("", portal_views.home, name="home"),
-    path("healthz", portal_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("", include("django.contrib.auth.urls")),
+    path("", include("fiscobridge.portal.urls")),
 ]
+
+handler404 = "fiscobridge.portal.views.not_found"
+handler500 = "fiscobridge.portal.views.server_error"

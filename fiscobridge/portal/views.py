@@ -1,11 +1,124 @@
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+"""Client Portal pages that no single domain owns: home, Billing, Activity, API tokens."""
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from fiscobridge.accounts.models import ApiToken
+from fiscobridge.accounts.services import create_api_token, revoke_api_token
+from fiscobridge.audit.models import Event
+from fiscobridge.portal.access import customer_page
+from fiscobridge.portal.summaries import int_seats, pos_seats
+from fiscobridge.subscriptions.models import Product, Source, Status, Subscription, Tier
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if user.is_authenticated and user.account_id:
+        return redirect("pos_manager")
+    if user.is_authenticated and user.is_staff:
+        return redirect("admin:index")
     return render(request, "portal/home.html")
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
     """The framework floor for benchmarks and a liveness probe: no database, no session."""
     return JsonResponse({"ok": True})
+
+
+def _current_and_past(subscriptions):
+    current = [s for s in subscriptions if s.status in (Status.ACTIVE, Status.SCHEDULED)]
+    past = [s for s in subscriptions if s.status not in (Status.ACTIVE, Status.SCHEDULED)]
+    return current, past
+
+
+@require_GET
+@customer_page
+def subscriptions(request, account):
+    subs = list(Subscription.objects.for_account(account).order_by("started_at", "id"))
+    pos_current, pos_past = _current_and_past([s for s in subs if s.product == Product.POS])
+    int_subs = [s for s in subs if s.product == Product.INT]
+    int_current, int_past = _current_and_past(int_subs)
+    tiers = {row.key: row for row in int_seats(account)}
+    int_groups = [
+        {"tier": tier, "seats": tiers.get(tier.value), "rows": [s for s in int_current if s.tier == tier.value]}
+        for tier in Tier
+    ]
+    return render(request, "portal/subscriptions.html", {
+        "active_nav": "subscriptions",
+        "pos_seats": pos_seats(account), "pos_current": pos_current,
+        "int_groups": [g for g in int_groups if g["rows"]], "trial": tiers.get("trial"),
+        "past": sorted(pos_past + int_past, key=lambda s: s.expires_at, reverse=True),
+    })
+
+
+@require_GET
+@customer_page
+def buy_pos_license(request, account):
+    current = [s for s in Subscription.objects.for_account(account).current().filter(product=Product.POS)
+               .order_by("expires_at")]
+    active = [s for s in current if s.status == Status.ACTIVE]
+    return render(request, "portal/buy_pos.html", {
+        "active_nav": "buy_pos", "pos_seats": pos_seats(account), "active": active,
+        "scheduled": [s for s in current if s.status == Status.SCHEDULED],
+        "ends_at": max((s.expires_at for s in active), default=None),
+        "has_stripe": any(s.source == Source.STRIPE for s in active),
+        "has_key": any(s.source == Source.KEY for s in active),
+        "product": "pos",
+    })
+
+
+ACTION_LABELS = {
+    "key.validate.succeeded": "Key validated", "key.validate.failed": "Key validation failed",
+    "key.activate.failed": "Key activation failed", "key.activated": "Key activated",
+    "key.voided": "Key voided by FiscoBridge", "subscription.created": "Subscription created",
+    "subscription.ended": "Subscription ended", "certificate.uploaded": "Certificate uploaded",
+    "certificate.revoked": "Certificate revoked", "connection.created": "Connection created",
+    "connection.removed": "Connection removed", "login.succeeded": "Signed in",
+    "redeem.locked_out": "Key attempts locked", "api_token.created": "API token created",
+    "api_token.revoked": "API token revoked", "account.created": "Account created",
+}
+
+
+@require_GET
+@customer_page
+def activity(request, account):
+    events = Event.objects.filter(account=account).select_related("actor").order_by("-at", "-id")
+    page = Paginator(events, 25).get_page(request.GET.get("page"))
+    rows = [{"event": e, "label": ACTION_LABELS.get(e.action, e.action.replace(".", " ").replace("_", " ").capitalize())}
+            for e in page]
+    return render(request, "portal/activity.html", {"active_nav": "activity", "page": page, "rows": rows})
+
+
+def _tokens(request):
+    return ApiToken.objects.filter(user=request.user).order_by("-created_at")
+
+
+@customer_page
+def api_tokens(request, account):
+    created = None
+    if request.method == "POST":
+        name = request.POST.get("name", "").strip()[:100] or "API token"
+        created = create_api_token(user=request.user, name=name)
+    return render(request, "portal/tokens.html", {
+        "active_nav": "tokens", "tokens": _tokens(request), "created": created,
+    })
+
+
+@require_POST
+@customer_page
+def revoke_token(request, account, token_id: int):
+    token = _tokens(request).filter(pk=token_id).first()
+    if token is None:
+        raise Http404
+    revoke_api_token(token=token, actor=request.user)
+    return redirect("api_tokens")
+
+
+def not_found(request, exception=None):
+    return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    return render(request, "500.html", status=500)

@@ -1,0 +1,80 @@
+"""Integrations: usage per tier and trial, connections (create, remove), Upgrade Plan for INT keys."""
+
+from django.http import Http404
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from fiscobridge.core.errors import DomainError, NotFound
+from fiscobridge.core.net import client_ip
+from fiscobridge.integrations.queries import (
+    connections_for_account,
+    get_connection_for_account,
+    invoice_limit,
+    invoices_this_month_by_connection,
+)
+from fiscobridge.integrations.services import create_connection, remove_connection
+from fiscobridge.portal.access import customer_page
+from fiscobridge.portal.errors import error_context
+from fiscobridge.portal.summaries import int_seats
+
+TYPES = [("xero", "Xero"), ("zoho_books", "Zoho Books"), ("custom", "Custom system")]
+
+
+def _context(account) -> dict:
+    connections = list(connections_for_account(account, status="active"))
+    usage = invoices_this_month_by_connection(account)
+    rows = [{"connection": c, "invoices": usage.get(c.pk, 0), "limit": invoice_limit(c)} for c in connections]
+    tiers = int_seats(account)
+    return {
+        "int_rows": tiers, "rows": rows, "types": TYPES,
+        "tier_choices": [(t.key, t.label, t.available) for t in tiers],
+        "can_create": any(t.available for t in tiers),
+    }
+
+
+@require_GET
+@customer_page
+def integrations(request, account):
+    return render(request, "portal/integrations.html", {
+        "active_nav": "integrations", "product": "int", "open_upgrade": request.GET.get("upgrade") == "1",
+        **_context(account),
+    })
+
+
+def _refreshed(request, account, extra: dict):
+    response = render(request, "portal/integrations/_result.html", {"oob": True, **_context(account), **extra})
+    response["HX-Trigger"] = "seats-changed"
+    return response
+
+
+@require_POST
+@customer_page
+def create(request, account):
+    try:
+        connection = create_connection(
+            account=account, actor=request.user, type=request.POST.get("type", ""),
+            tier=request.POST.get("tier", ""), name=request.POST.get("name", "")[:300], ip=client_ip(request),
+        )
+    except DomainError as error:
+        return render(request, "portal/integrations/_result.html", {"error": error_context(error)})
+    return _refreshed(request, account, {"created": connection})
+
+
+@require_POST
+@customer_page
+def remove(request, account):
+    try:
+        connection = get_connection_for_account(account, request.POST.get("uid", "")[:40])
+    except NotFound:
+        raise Http404 from None
+    try:
+        remove_connection(connection=connection, actor=request.user, ip=client_ip(request))
+    except DomainError as error:
+        return render(request, "portal/integrations/_result.html", {"error": error_context(error)})
+    return _refreshed(request, account, {"removed": connection})
+
+
+@require_GET
+@customer_page
+def usage_header(request, account):
+    return render(request, "portal/integrations/_usage_header.html", {"int_rows": int_seats(account)})
