@@ -1,0 +1,58 @@
+from typing import Literal
+
+from ninja import Router
+from ninja.responses import Status
+
+from fiscobridge.api.auth import customer_account
+from fiscobridge.api.presenters import connection_dict
+from fiscobridge.api.schemas import ConnectionIn, ConnectionListOut, ConnectionOut, ErrorOut, InvoiceUsageIn
+from fiscobridge.core.net import client_ip
+from fiscobridge.integrations.queries import (
+    connections_for_account, get_connection_for_account, invoices_this_month, invoices_this_month_by_connection,
+)
+from fiscobridge.integrations.services import create_connection, record_invoice_usage, remove_connection
+
+router = Router(tags=["Integrations connections"])
+ERRORS = {401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
+ON_ONE = {404: ErrorOut, 409: ErrorOut, **ERRORS}
+
+
+@router.get("", response={200: ConnectionListOut, **ERRORS})
+def list_connections(request, status: Literal["active", "removed"] | None = None):
+    """Your connections in the order they were created, with this month's invoice usage."""
+    account = customer_account(request)
+    used = invoices_this_month_by_connection(account)
+    return {
+        "items": [
+            connection_dict(c, invoices_this_month=used.get(c.pk, 0))
+            for c in connections_for_account(account, status=status)
+        ]
+    }
+
+
+@router.post("", response={201: ConnectionOut, 409: ErrorOut, **ERRORS})
+def create(request, payload: ConnectionIn):
+    """Create a connection on a free seat of its tier (409 `seat_limit_reached` otherwise).
+    Tier `trial` is the free connection of an account without a paid Integrations subscription."""
+    connection = create_connection(
+        account=customer_account(request), actor=request.user, type=payload.type, tier=payload.tier,
+        name=payload.name, ip=client_ip(request),
+    )
+    return Status(201, connection_dict(connection, invoices_this_month=0))
+
+
+@router.post("/{uid}/remove", response={200: ConnectionOut, **ON_ONE})
+def remove(request, uid: str):
+    """Stop a connection. Its seat is free at once; this cannot be undone."""
+    connection = get_connection_for_account(customer_account(request), uid)
+    connection = remove_connection(connection=connection, actor=request.user, ip=client_ip(request))
+    return connection_dict(connection, invoices_this_month=invoices_this_month(connection))
+
+
+@router.post("/{uid}/usage", response={200: ConnectionOut, 429: ErrorOut, **ON_ONE})
+def report_usage(request, uid: str, payload: InvoiceUsageIn):
+    """Count invoices a sync run sent. Past the monthly limit of the connection's tier the whole
+    report is refused with 429 `invoice_limit_reached` and nothing is counted."""
+    connection = get_connection_for_account(customer_account(request), uid)
+    total = record_invoice_usage(connection=connection, invoices=payload.invoices, ip=client_ip(request))
+    return connection_dict(connection, invoices_this_month=total)

@@ -1,0 +1,60 @@
+"""Reads of an account's connections and their monthly invoice usage — always from the account first."""
+
+from datetime import UTC, date, datetime
+
+from django.conf import settings
+
+from fiscobridge.core import clock
+from fiscobridge.core.errors import NotFound
+from fiscobridge.integrations.models import Connection, ConnectionTier, ConnectionUsage
+
+
+class ConnectionNotFound(NotFound):
+    message = "No such connection"
+
+
+def get_connection_for_account(account, uid: str) -> Connection:
+    """The account's own connection, or 404 — also for another account's connection."""
+    # A UID is short and printable; anything else (NUL, which PostgreSQL refuses) cannot match.
+    if not uid or len(uid) > 32 or not uid.isprintable():
+        raise ConnectionNotFound()
+    connection = Connection.objects.filter(account=account, uid=uid).first()
+    if connection is None:
+        raise ConnectionNotFound()
+    return connection
+
+
+def connections_for_account(account, *, status: str | None = None):
+    """The account's connections, oldest first (the order they took their seats)."""
+    connections = Connection.objects.filter(account=account)
+    if status:
+        connections = connections.filter(status=status)
+    return connections.order_by("created_at", "id")
+
+
+def usage_month(at: datetime | None = None) -> date:
+    """The first day of the UTC calendar month of `at` (default: now): the key of a usage row."""
+    return (at or clock.now()).astimezone(UTC).date().replace(day=1)
+
+
+def invoice_limit(connection: Connection) -> int:
+    """Invoices the connection may sync per calendar month: its tier's quota, or the trial's."""
+    if connection.tier == ConnectionTier.TRIAL:
+        return settings.TRIAL_INVOICES_PER_MONTH
+    return settings.TIER_QUOTAS[connection.tier][0]
+
+
+def invoices_this_month(connection: Connection) -> int:
+    used = (
+        ConnectionUsage.objects.filter(connection=connection, month=usage_month())
+        .values_list("invoices", flat=True).first()
+    )
+    return used or 0
+
+
+def invoices_this_month_by_connection(account) -> dict[int, int]:
+    """{connection id: invoices this month} for every connection of the account with usage — one query."""
+    rows = ConnectionUsage.objects.filter(connection__account=account, month=usage_month()).values_list(
+        "connection_id", "invoices"
+    )
+    return dict(rows)

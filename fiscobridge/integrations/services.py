@@ -1,0 +1,135 @@
+"""Changes of state of Integrations connections: create (spends a seat), remove, report invoice usage."""
+
+import secrets
+import unicodedata
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from fiscobridge.accounts.locks import lock_account
+from fiscobridge.audit.services import record_event
+from fiscobridge.core import clock
+from fiscobridge.core.errors import InvalidInput
+from fiscobridge.integrations.errors import ConnectionAlreadyRemoved, InvoiceLimitReached, TrialNotAvailable
+from fiscobridge.integrations.models import (
+    Connection, ConnectionStatus, ConnectionTier, ConnectionType, ConnectionUsage,
+)
+from fiscobridge.integrations.queries import invoice_limit, usage_month
+from fiscobridge.subscriptions.capacity import int_capacity_by_tier, int_trial
+from fiscobridge.subscriptions.errors import SeatLimitReached
+
+# Uppercase letters and digits without 0/O and 1/I look-alikes: read aloud or typed without doubt.
+UID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+UID_PREFIX = "K"
+UID_RANDOM_LENGTH = 10  # 32^10 = 2^50
+NAME_MAX = 200
+
+
+def _invalid(field: str, message: str) -> InvalidInput:
+    return InvalidInput(message, details={"field": field})
+
+
+def _clean_name(name) -> str:
+    name = (name or "").strip() if isinstance(name, str) else ""
+    if not 1 <= len(name) <= NAME_MAX:
+        raise _invalid("name", f"A name of 1 to {NAME_MAX} characters is required")
+    # Control characters (NUL above all, which PostgreSQL refuses) have no place in a display name.
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise _invalid("name", "The name contains a control character")
+    return name
+
+
+def _new_uid() -> str:
+    return UID_PREFIX + "".join(secrets.choice(UID_ALPHABET) for _ in range(UID_RANDOM_LENGTH))
+
+
+def _seats_total(account, tier: str) -> int:
+    if tier == ConnectionTier.TRIAL:
+        if int_trial(account) is None:
+            raise TrialNotAvailable()
+        return settings.TRIAL_CONNECTIONS
+    return int_capacity_by_tier(account)[tier]
+
+
+def create_connection(*, account, actor, type: str, tier: str, name: str, ip=None) -> Connection:
+    """Create a connection on a free seat of its tier (or the trial), else SeatLimitReached."""
+    if type not in ConnectionType.values:
+        raise _invalid("type", "Type must be one of: " + ", ".join(ConnectionType.values))
+    if tier not in ConnectionTier.values:
+        raise _invalid("tier", "Tier must be one of: " + ", ".join(ConnectionTier.values))
+    name = _clean_name(name)
+    with transaction.atomic():
+        # The account lock first, then count: parallel creates queue here, and each one counts
+        # the seats in use after the previous one committed (N requests into k seats: k succeed).
+        lock_account(account)
+        seats_total = _seats_total(account, tier)
+        seats_used = Connection.objects.filter(account=account, tier=tier, status=ConnectionStatus.ACTIVE).count()
+        if seats_used >= seats_total:
+            raise SeatLimitReached(details={"tier": tier, "seats_total": seats_total, "seats_used": seats_used})
+        connection = _insert(
+            account=account, type=type, tier=tier, name=name,
+            created_by=actor if getattr(actor, "pk", None) else None,
+        )
+        record_event(
+            action="connection.created", actor=actor, account=account, target=connection, ip=ip,
+            details={"uid": connection.uid, "type": type, "tier": tier, "name": name},
+        )
+    return connection
+
+
+def _insert(**fields) -> Connection:
+    # A UID collision (2^50 space) is astronomically rare; retry in a savepoint rather than fail.
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                return Connection.objects.create(uid=_new_uid(), **fields)
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic
+def remove_connection(*, connection: Connection, actor, ip=None) -> Connection:
+    """Stop a connection; its seat is free at once. It cannot be undone."""
+    changed = Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.ACTIVE).update(
+        status=ConnectionStatus.REMOVED, removed_at=clock.now()
+    )
+    connection.refresh_from_db()
+    if not changed:
+        raise ConnectionAlreadyRemoved()
+    record_event(
+        action="connection.removed", actor=actor, account=connection.account, target=connection, ip=ip,
+        details={"uid": connection.uid, "type": connection.type, "tier": connection.tier},
+    )
+    return connection
+
+
+def record_invoice_usage(*, connection: Connection, invoices: int, ip=None) -> int:
+    """Count `invoices` synced this month; returns the month's new total.
+
+    All or nothing: a report that would pass the monthly limit raises InvoiceLimitReached and
+    counts none of its invoices (the sync engine retries next month or after an upgrade).
+    Reports are not audited (one per sync run; the usage row is their record): `ip` is accepted
+    so that every service has the same call shape.
+    """
+    if isinstance(invoices, bool) or not isinstance(invoices, int) or invoices < 1:
+        raise _invalid("invoices", "Invoices must be a whole number of at least 1")
+    limit = invoice_limit(connection)
+    month = usage_month()
+    with transaction.atomic():
+        if not Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.ACTIVE).exists():
+            raise ConnectionAlreadyRemoved()
+        usage, _ = ConnectionUsage.objects.get_or_create(connection_id=connection.pk, month=month)
+        # One conditional UPDATE: on PostgreSQL a concurrent report waits for the row lock and
+        # re-checks the condition against the committed total, so the limit is never passed.
+        changed = 0
+        if invoices <= limit:
+            changed = ConnectionUsage.objects.filter(pk=usage.pk, invoices__lte=limit - invoices).update(
+                invoices=F("invoices") + invoices, updated_at=clock.now()
+            )
+        usage.refresh_from_db(fields=["invoices"])
+        if not changed:
+            raise InvoiceLimitReached(details={"limit": limit, "used": usage.invoices})
+    return usage.invoices
