@@ -107,3 +107,21 @@ def post_json(client: Client, path: str, data, **extra):
 @pytest.fixture
 def db_vendor(db):
     return connection.vendor
+
+
+# --- Browser tests: Playwright driving Debian's Chromium ------------------------------------
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + sync Playwright
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    # Playwright's own browser download cannot work here; Debian's Chromium is installed by
+    # scripts/test.sh. A missing browser makes these tests fail, never skip.
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"],
+    }

@@ -62,8 +62,8 @@
     if (clears) clears.innerHTML = "";
   });
 
-  // After htmx puts new content in, move focus to its autofocus element (keyboard users).
-  document.addEventListener("htmx:afterSwap", function (event) {
+  // Once htmx has settled new content (its forms are live by then), move focus into it.
+  document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail.target;
     var focus = target && target.querySelector("[autofocus]");
     if (focus) focus.focus();
