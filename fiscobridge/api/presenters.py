@@ -28,3 +28,15 @@ def key_item_dict(key: ActivationKey) -> dict:
         "activated_account": key.activated_account.name if key.activated_account_id else None,
         "revoked_at": key.revoked_at,
     }
+
+
+def certificate_dict(certificate, *, can_sign: bool) -> dict:
+    return {
+        "uid": certificate.uid, "taxpayer": certificate.taxpayer, "location": certificate.location,
+        "pac": certificate.pac, "serial": certificate.serial, "fingerprint": certificate.fingerprint,
+        "not_after": certificate.not_after, "status": certificate.display_status, "can_sign": can_sign,
+    }
+
+
+def entitlement_dict(entitlement) -> dict:
+    return {"can_sign": entitlement.can_sign, "reason": entitlement.reason}

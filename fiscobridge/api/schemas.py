@@ -146,3 +146,35 @@ class LookupIn(Schema):
 
 class RevokeIn(Schema):
     reason: str = Field(..., min_length=1, max_length=500)
+
+
+# Cloud POS certificates (SPEC 4.1)
+CertificateStatusIn = Literal["active", "revoked", "expired"]
+EntitlementReason = Literal["ok", "revoked", "certificate_expired", "no_active_subscription", "over_seat_limit"]
+
+
+class CertificateFilters(Schema):
+    taxpayer: str | None = Field(None, max_length=200, description="Case-insensitive part of the taxpayer")
+    location: str | None = Field(None, max_length=200, description="Case-insensitive part of the location")
+    status: CertificateStatusIn | None = Field(None, description="`expired` = active but past notAfter")
+
+
+class CertificateOut(Schema):
+    uid: str
+    taxpayer: str
+    location: str
+    pac: str
+    serial: str
+    fingerprint: str = Field(..., description="SHA-256 of the DER certificate, lowercase hex")
+    not_after: datetime
+    status: CertificateStatusIn
+    can_sign: bool
+
+
+class CertificateListOut(SeatsOut):
+    items: list[CertificateOut]
+
+
+class EntitlementOut(Schema):
+    can_sign: bool
+    reason: EntitlementReason

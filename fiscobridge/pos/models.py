@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -7,6 +8,33 @@ from fiscobridge.core import clock
 class CertificateStatus(models.TextChoices):
     ACTIVE = "active"
     REVOKED = "revoked"
+
+
+# What lists show: the stored status, with `expired` derived from notAfter (never stored).
+DISPLAY_STATUSES = ("active", "revoked", "expired")
+
+
+class CertificateQuerySet(models.QuerySet):
+    def for_account(self, account):
+        return self.filter(account=account)
+
+    def active(self):
+        """Active status, expired or not: each one holds a seat."""
+        return self.filter(status=CertificateStatus.ACTIVE)
+
+    def with_display_status(self, status: str, at=None):
+        moment = at or clock.now()
+        if status == "revoked":
+            return self.filter(status=CertificateStatus.REVOKED)
+        if status == "expired":
+            return self.filter(status=CertificateStatus.ACTIVE, not_after__lte=moment)
+        if status == "active":
+            return self.filter(status=CertificateStatus.ACTIVE, not_after__gt=moment)
+        raise ValueError(f"unknown certificate status {status!r}")
+
+    def in_seat_order(self):
+        """The order of SPEC 4.1: the first `capacity` active certificates may sign."""
+        return self.order_by("uploaded_at", "id")
 
 
 class Certificate(models.Model):
@@ -24,10 +52,42 @@ class Certificate(models.Model):
     status = models.CharField(max_length=10, choices=CertificateStatus.choices, default=CertificateStatus.ACTIVE)
     uploaded_at = models.DateTimeField(default=clock.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The PKCS#12 file as uploaded and its password, both Fernet tokens (core.encryption).
+    file_encrypted = models.BinaryField()
+    password_encrypted = models.BinaryField()
+    file_name = models.CharField(max_length=255, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = CertificateQuerySet.as_manager()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["account", "fingerprint"], condition=Q(status="active"), name="certificate_active_unique"
-            )
+            ),
+            models.CheckConstraint(
+                name="certificate_revoked_has_time",
+                condition=Q(status="active", revoked_at__isnull=True) | Q(status="revoked", revoked_at__isnull=False),
+            ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.uid} {self.taxpayer} ({self.display_status})"
+
+    def is_expired_at(self, moment) -> bool:
+        return moment >= self.not_after
+
+    @property
+    def is_expired(self) -> bool:
+        return self.is_expired_at(clock.now())
+
+    def display_status_at(self, moment) -> str:
+        if self.status == CertificateStatus.REVOKED:
+            return "revoked"
+        return "expired" if self.is_expired_at(moment) else "active"
+
+    @property
+    def display_status(self) -> str:
+        return self.display_status_at(clock.now())

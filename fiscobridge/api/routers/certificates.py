@@ -1,0 +1,69 @@
+from django.conf import settings
+from ninja import File, Form, Query, Router
+from ninja.files import UploadedFile
+from ninja.responses import Status
+
+from fiscobridge.api.auth import customer_account
+from fiscobridge.api.presenters import certificate_dict, entitlement_dict
+from fiscobridge.api.schemas import CertificateFilters, CertificateListOut, CertificateOut, EntitlementOut, ErrorOut
+from fiscobridge.core.net import client_ip
+from fiscobridge.pos.entitlement import entitlement_of, entitlements_for_account
+from fiscobridge.pos.queries import certificates_for_account, get_certificate_for_account
+from fiscobridge.pos.services import revoke_certificate, upload_certificate
+from fiscobridge.pos.usage import active_certificate_count
+from fiscobridge.subscriptions.capacity import pos_capacity
+
+router = Router(tags=["Cloud POS certificates"])
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut}
+
+
+def _with_entitlement(certificate) -> dict:
+    return certificate_dict(certificate, can_sign=entitlement_of(certificate).can_sign)
+
+
+@router.get("", response={200: CertificateListOut, **ERRORS})
+def list_certificates(request, filters: Query[CertificateFilters]):
+    """Your certificates in upload order (the seat order), with the seats of your Cloud POS subscriptions."""
+    account = customer_account(request)
+    certificates = certificates_for_account(
+        account, taxpayer=filters.taxpayer, location=filters.location, status=filters.status
+    )
+    rights = entitlements_for_account(account)
+    return {
+        "seats_total": pos_capacity(account),
+        "seats_used": active_certificate_count(account),
+        "items": [certificate_dict(c, can_sign=rights[c.pk].can_sign) for c in certificates],
+    }
+
+
+@router.post("", response={201: CertificateOut, **ERRORS})
+def upload(request, file: File[UploadedFile], password: Form[str] = ""):
+    """Upload a PKCS#12 file (`.pfx`/`.p12`, at most 1 MB) with its password; it takes one seat.
+
+    The file and the password are stored encrypted; the password is never logged.
+    """
+    # Django's error reports never show the password, even for a failure we did not foresee.
+    request.sensitive_post_parameters = ["password"]
+    account = customer_account(request)
+    # Read one byte past the limit, never more: the service answers certificate_too_large.
+    data = file.read(settings.CERTIFICATE_MAX_BYTES + 1)
+    certificate = upload_certificate(
+        account=account, actor=request.user, data=data, password=password, ip=client_ip(request),
+        file_name=file.name or "",
+    )
+    return Status(201, _with_entitlement(certificate))
+
+
+@router.post("/{uid}/revoke", response={200: CertificateOut, **ERRORS})
+def revoke(request, uid: str):
+    """Revoke a certificate: its seat is free at once. This cannot be undone."""
+    certificate = get_certificate_for_account(customer_account(request), uid)
+    certificate = revoke_certificate(certificate=certificate, actor=request.user, ip=client_ip(request))
+    return _with_entitlement(certificate)
+
+
+@router.get("/{uid}/entitlement", response={200: EntitlementOut, **ERRORS})
+def entitlement(request, uid: str):
+    """May this certificate sign now? `reason` says why not."""
+    certificate = get_certificate_for_account(customer_account(request), uid)
+    return entitlement_dict(entitlement_of(certificate))

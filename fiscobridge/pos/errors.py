@@ -1,0 +1,64 @@
+"""Errors of Cloud POS certificates (SPEC 4.1): one class per failure, a stable code."""
+
+from django.conf import settings
+
+from fiscobridge.core.errors import Conflict, DomainError, NotFound
+
+
+class InvalidCertificateFile(DomainError):
+    """Empty, or not a PKCS#12 structure at all (a PEM file, a picture, random bytes)."""
+
+    code = "invalid_certificate_file"
+    message = "This file is not a PKCS#12 certificate (.pfx or .p12)"
+    http_status = 400
+
+
+class WrongCertificatePassword(DomainError):
+    """A PKCS#12 structure that this password does not open."""
+
+    code = "wrong_certificate_password"
+    message = "The password does not open this certificate"
+    http_status = 400
+
+
+class CertificateWithoutKey(DomainError):
+    code = "certificate_without_key"
+    message = "The file must hold the certificate together with its private key"
+    http_status = 400
+
+
+class CertificateExpired(DomainError):
+    code = "certificate_expired"
+    message = "This certificate has expired"
+    http_status = 400
+
+
+class DuplicateCertificate(Conflict):
+    code = "duplicate_certificate"
+    message = "This certificate is already uploaded"
+
+
+def _size_text(limit: int) -> str:
+    if limit % (1024 * 1024) == 0:
+        return f"{limit // (1024 * 1024)} MB"
+    if limit % 1024 == 0:
+        return f"{limit // 1024} KB"
+    return f"{limit} bytes"
+
+
+class CertificateTooLarge(DomainError):
+    code = "certificate_too_large"
+    http_status = 413
+
+    def __init__(self, *, limit: int | None = None):
+        limit = settings.CERTIFICATE_MAX_BYTES if limit is None else limit
+        super().__init__(f"The file is larger than {_size_text(limit)}", details={"max_bytes": limit})
+
+
+class CertificateAlreadyRevoked(Conflict):
+    code = "certificate_already_revoked"
+    message = "This certificate is already revoked"
+
+
+class CertificateNotFound(NotFound):
+    message = "No such certificate"

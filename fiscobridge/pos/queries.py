@@ -1,0 +1,38 @@
+"""Reading an account's certificates — always from the account first, so another tenant's is 404."""
+
+from django.db.models import QuerySet
+
+from fiscobridge.core.errors import InvalidInput
+from fiscobridge.pos.errors import CertificateNotFound
+from fiscobridge.pos.models import DISPLAY_STATUSES, Certificate
+
+# Lists and look-ups never need the encrypted file and password; load them only on access.
+_SECRETS = ("file_encrypted", "password_encrypted")
+
+
+def get_certificate_for_account(account, uid: str) -> Certificate:
+    """The account's own certificate, or CertificateNotFound (404) — also for another account's UID."""
+    certificate = Certificate.objects.for_account(account).defer(*_SECRETS).filter(uid=str(uid)).first()
+    if certificate is None:
+        raise CertificateNotFound()
+    return certificate
+
+
+def certificates_for_account(account, *, taxpayer=None, location=None, status=None) -> QuerySet[Certificate]:
+    """The account's certificates in upload order (the seat order), filtered like the POS Manager table.
+
+    `taxpayer` and `location` match case-insensitive substrings; `status` is a display status:
+    `active` (and not expired), `revoked`, or `expired` (active but past notAfter).
+    """
+    certificates = Certificate.objects.for_account(account).defer(*_SECRETS)
+    if taxpayer:
+        certificates = certificates.filter(taxpayer__icontains=taxpayer.strip())
+    if location:
+        certificates = certificates.filter(location__icontains=location.strip())
+    if status:
+        if status not in DISPLAY_STATUSES:
+            raise InvalidInput(
+                f"Status must be one of: {', '.join(DISPLAY_STATUSES)}", details={"field": "status"}
+            )
+        certificates = certificates.with_display_status(status)
+    return certificates.in_seat_order()

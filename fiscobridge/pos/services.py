@@ -1,0 +1,131 @@
+"""Changes of state of Cloud POS certificates: upload (spends a seat) and revoke (frees it)."""
+
+import os
+import secrets
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from fiscobridge.accounts.locks import lock_account
+from fiscobridge.audit.services import record_event
+from fiscobridge.core import clock
+from fiscobridge.core.encryption import encrypt
+from fiscobridge.pos.errors import (
+    CertificateAlreadyRevoked,
+    CertificateExpired,
+    CertificateTooLarge,
+    DuplicateCertificate,
+)
+from fiscobridge.pos.models import Certificate, CertificateStatus
+from fiscobridge.pos.pkcs12 import ParsedCertificate, parse_pkcs12
+from fiscobridge.subscriptions.capacity import pos_capacity
+from fiscobridge.subscriptions.errors import SeatLimitReached
+
+FILE_PURPOSE = "certificate-file"
+PASSWORD_PURPOSE = "certificate-password"
+
+# No 0/O, 1/I/L: a UID read aloud or copied by hand survives. 31^10 ≈ 2^49.5 values.
+UID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+UID_ATTEMPTS = 5
+
+
+def new_uid() -> str:
+    return "C" + "".join(secrets.choice(UID_ALPHABET) for _ in range(10))
+
+
+def _clean_file_name(name: str) -> str:
+    name = os.path.basename((name or "").replace("\\", "/"))
+    return "".join(ch for ch in name if ch.isprintable())[:255]
+
+
+def upload_certificate(*, account, actor, data: bytes, password: str, ip=None, file_name: str = "") -> Certificate:
+    """Store a PKCS#12 certificate for `account`, spending one Cloud POS seat.
+
+    Checks, in order: size, parse with the password, not past notAfter; then, under the account
+    lock: not a duplicate of an active certificate, a free seat. Nothing is stored when any
+    check fails. The file and the password are kept encrypted; the password is never logged
+    nor audited.
+    """
+    data = bytes(data or b"")
+    limit = settings.CERTIFICATE_MAX_BYTES
+    if len(data) > limit:
+        raise CertificateTooLarge(limit=limit)
+    password = password or ""
+    parsed = parse_pkcs12(data, password)
+    if clock.now() >= parsed.not_after:
+        raise CertificateExpired(details={"not_after": parsed.not_after.isoformat()})
+    # Encrypt before taking the lock: the lock is held only for the checks and the insert.
+    file_token = encrypt(FILE_PURPOSE, data)
+    password_token = encrypt(PASSWORD_PURPOSE, password.encode("utf-8"))
+    with transaction.atomic():
+        certificate = _store(
+            account=account, actor=actor, parsed=parsed, file_token=file_token, password_token=password_token,
+            file_name=_clean_file_name(file_name),
+        )
+        record_event(
+            action="certificate.uploaded", actor=actor, account=account, target=certificate, ip=ip,
+            details={
+                "uid": certificate.uid, "fingerprint": parsed.fingerprint, "serial": parsed.serial,
+                "taxpayer": parsed.taxpayer, "not_after": parsed.not_after.isoformat(),
+                "file_name": certificate.file_name,
+            },
+        )
+    return certificate
+
+
+def _active_duplicate(account, fingerprint: str) -> Certificate | None:
+    return Certificate.objects.for_account(account).active().filter(fingerprint=fingerprint).only("uid").first()
+
+
+def _store(*, account, actor, parsed: ParsedCertificate, file_token: bytes, password_token: bytes, file_name: str):
+    # The account row lock comes first (accounts.locks): parallel uploads of one account queue
+    # here, so each sees the count its predecessor left and k free seats admit exactly k.
+    lock_account(account)
+    duplicate = _active_duplicate(account, parsed.fingerprint)
+    if duplicate is not None:
+        raise DuplicateCertificate(details={"uid": duplicate.uid})
+    moment = clock.now()
+    used = Certificate.objects.for_account(account).active().count()
+    capacity = pos_capacity(account, moment)
+    if used >= capacity:
+        raise SeatLimitReached(details={"product": "pos", "seats_total": capacity, "seats_used": used})
+    for attempt in range(UID_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                return Certificate.objects.create(
+                    account=account, uid=new_uid(), taxpayer=parsed.taxpayer, location=parsed.location,
+                    pac=parsed.pac, serial=parsed.serial, fingerprint=parsed.fingerprint,
+                    not_before=parsed.not_before, not_after=parsed.not_after, status=CertificateStatus.ACTIVE,
+                    uploaded_at=moment, file_encrypted=file_token, password_encrypted=password_token,
+                    file_name=file_name, uploaded_by=actor if getattr(actor, "pk", None) else None,
+                )
+        except IntegrityError:
+            # The partial unique index on (account, fingerprint) backs the check above; otherwise
+            # the random UID collided, and another one is drawn.
+            duplicate = _active_duplicate(account, parsed.fingerprint)
+            if duplicate is not None:
+                raise DuplicateCertificate(details={"uid": duplicate.uid}) from None
+            if attempt == UID_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic
+def revoke_certificate(*, certificate: Certificate, actor, ip=None) -> Certificate:
+    """Revoke for good: the seat is free at once; a revoked certificate never becomes active again.
+
+    The caller has already checked that `actor` may see the certificate.
+    """
+    moment = clock.now()
+    # One conditional UPDATE: of two concurrent revokes, exactly one changes the row.
+    changed = Certificate.objects.filter(pk=certificate.pk, status=CertificateStatus.ACTIVE).update(
+        status=CertificateStatus.REVOKED, revoked_at=moment
+    )
+    certificate.refresh_from_db(fields=["status", "revoked_at"])
+    if not changed:
+        raise CertificateAlreadyRevoked()
+    record_event(
+        action="certificate.revoked", actor=actor, account=certificate.account, target=certificate, ip=ip,
+        details={"uid": certificate.uid, "fingerprint": certificate.fingerprint},
+    )
+    return certificate
