@@ -4,7 +4,7 @@ import argparse
 import csv
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 
 CLI_MAX_KEYS = 1_000_000
 
@@ -89,13 +89,13 @@ def _cmd_create_token(args) -> int:
 def _redeem_by(text: str | None) -> datetime | None:
     if not text:
         return None
+    from fiscobridge.core.clock import parse_deadline
+
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_deadline(text)
     except ValueError:
-        raise CommandError("--redeem-by must be a date like 2027-12-31 or 2027-12-31T23:59:59Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment
+        raise CommandError("--redeem-by must be a date like 2027-12-31 (usable through that day) "
+                           "or a date-time like 2027-12-31T18:00:00Z") from None
 
 
 def _cmd_issue_keys(args) -> int:

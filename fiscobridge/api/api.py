@@ -2,7 +2,7 @@ from ninja import NinjaAPI
 
 from fiscobridge.api.auth import AUTH
 from fiscobridge.api.errors import install_error_handlers
-from fiscobridge.api.routers import certificates, customer_keys, partner_keys, subscriptions
+from fiscobridge.api.routers import certificates, connections, customer_keys, partner_keys, subscriptions
 
 api = NinjaAPI(
     title="FiscoBridge Licensing API",
@@ -19,4 +19,5 @@ install_error_handlers(api)
 api.add_router("/keys", customer_keys.router)
 api.add_router("/subscriptions", subscriptions.router)
 api.add_router("/partner/keys", partner_keys.router)
+api.add_router("/integrations/connections", connections.router)
 api.add_router("/pos/certificates", certificates.router)

@@ -2,6 +2,7 @@
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -51,6 +52,10 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(Http404)
     def _not_found(request, exc):
         return error_response(api, request, 404, "not_found", "Not found")
+
+    @api.exception_handler(RequestDataTooBig)
+    def _too_big(request, exc):
+        return error_response(api, request, 413, "payload_too_large", "The request body is too large")
 
     @api.exception_handler(Exception)
     def _unexpected(request, exc):

@@ -1,5 +1,6 @@
 """Model → API dict. Formatting only."""
 
+from fiscobridge.integrations.queries import invoice_limit
 from fiscobridge.keys.models import ActivationKey, KeyBatch
 from fiscobridge.subscriptions.models import Subscription
 
@@ -27,6 +28,14 @@ def key_item_dict(key: ActivationKey) -> dict:
         "created_at": key.created_at, "activated_at": key.activated_at,
         "activated_account": key.activated_account.name if key.activated_account_id else None,
         "revoked_at": key.revoked_at,
+    }
+
+
+def connection_dict(connection, *, invoices_this_month: int) -> dict:
+    return {
+        "uid": connection.uid, "type": connection.type, "tier": connection.tier, "name": connection.name,
+        "status": connection.status, "created_at": connection.created_at,
+        "invoices_this_month": invoices_this_month, "invoice_limit": invoice_limit(connection),
     }
 
 

@@ -4,6 +4,9 @@ from datetime import datetime
 from typing import Literal
 
 from ninja import Field, Schema
+from pydantic import StrictInt, field_validator
+
+from fiscobridge.core.clock import parse_deadline
 
 ProductIn = Literal["pos", "int"]
 TierIn = Literal["starter", "growth", "scale"]
@@ -25,7 +28,9 @@ class KeyIn(Schema):
 
 
 class ActivateIn(KeyIn):
-    renew: int | None = Field(None, description="Start when this subscription ends (an id from renewal_options)")
+    renew: StrictInt | None = Field(
+        None, ge=1, description="Start when this subscription ends (an id from renewal_options)"
+    )
 
 
 class RenewalOptionOut(Schema):
@@ -90,11 +95,25 @@ class SubscriptionsOut(Schema):
 class IssueIn(Schema):
     product: ProductIn
     tier: TierIn | None = None
-    seats: int = Field(..., ge=1, le=1000)
-    months: int = Field(..., ge=1, le=60)
-    quantity: int = Field(..., ge=1, le=10_000)
+    seats: StrictInt = Field(..., ge=1, le=1000)
+    months: StrictInt = Field(..., ge=1, le=60)
+    quantity: StrictInt = Field(..., ge=1, le=10_000)
     reference: str = Field("", max_length=200)
-    redeem_by: datetime | None = None
+    redeem_by: datetime | None = Field(
+        None,
+        description="Unredeemed keys become unusable from then on: an ISO date-time (UTC if no zone), "
+        "or a date, meaning through that day",
+    )
+
+    @field_validator("redeem_by", mode="before")
+    @classmethod
+    def _date_means_through_that_day(cls, value):
+        if isinstance(value, str) and len(value.strip()) == 10:
+            try:
+                return parse_deadline(value)
+            except ValueError:
+                raise ValueError("Expected an ISO date (YYYY-MM-DD) or date-time") from None
+        return value
 
 
 class BatchOut(Schema):
@@ -146,6 +165,36 @@ class LookupIn(Schema):
 
 class RevokeIn(Schema):
     reason: str = Field(..., min_length=1, max_length=500)
+
+
+# Integrations connections (SPEC 4.2)
+ConnectionTypeIn = Literal["xero", "zoho_books", "custom"]
+ConnectionTierIn = Literal["starter", "growth", "scale", "trial"]
+
+
+class ConnectionIn(Schema):
+    type: ConnectionTypeIn
+    tier: ConnectionTierIn = Field(..., description="A paid tier with a free seat, or `trial` without a paid subscription")
+    name: str = Field(..., min_length=1, max_length=200)
+
+
+class ConnectionOut(Schema):
+    uid: str
+    type: str
+    tier: str
+    name: str
+    status: str
+    created_at: datetime
+    invoices_this_month: int
+    invoice_limit: int
+
+
+class ConnectionListOut(Schema):
+    items: list[ConnectionOut]
+
+
+class InvoiceUsageIn(Schema):
+    invoices: int = Field(..., strict=True, ge=1, le=1_000_000, description="Invoices synced since the last report")
 
 
 # Cloud POS certificates (SPEC 4.1)

@@ -1,7 +1,7 @@
 """The one place that reads the time, so tests can freeze it (time-machine patches it too)."""
 
 import calendar
-from datetime import datetime
+from datetime import datetime, time, timedelta, timezone as dt_timezone
 
 from django.utils import timezone
 
@@ -17,3 +17,17 @@ def add_months(moment: datetime, months: int) -> datetime:
     month = month_index % 12 + 1
     day = min(moment.day, calendar.monthrange(year, month)[1])
     return moment.replace(year=year, month=month, day=day)
+
+
+def parse_deadline(text: str) -> datetime:
+    """An ISO date or date-time as a UTC deadline (raises ValueError).
+
+    A bare date means "through that day": the deadline is the next midnight UTC. A date-time
+    without a zone is read as UTC.
+    """
+    text = text.strip()
+    if len(text) == 10:
+        day = datetime.fromisoformat(text).date()
+        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=dt_timezone.utc)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment.replace(tzinfo=dt_timezone.utc) if moment.tzinfo is None else moment

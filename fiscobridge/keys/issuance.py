@@ -3,14 +3,17 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.crypto import keyed_hash
 from fiscobridge.core.errors import InvalidInput
+from fiscobridge.core.text import clean_text
 from fiscobridge.keys.codes import generate_code
 from fiscobridge.keys.models import ActivationKey, KeyBatch
 from fiscobridge.subscriptions.models import Product, Tier
@@ -79,9 +82,9 @@ def issue_keys(
     limit = max_quantity if max_quantity is not None else settings.KEY_ISSUE_MAX_PER_REQUEST
     if not isinstance(quantity, int) or not 1 <= quantity <= limit:
         raise _invalid("quantity", f"Quantity must be a whole number from 1 to {limit}")
-    reference = (reference or "").strip()
-    if len(reference) > 200:
-        raise _invalid("reference", "Reference must be at most 200 characters")
+    reference = clean_text(reference, field="reference", max_length=200)
+    if redeem_by is not None and timezone.is_naive(redeem_by):
+        redeem_by = timezone.make_aware(redeem_by, dt_timezone.utc)
     if redeem_by is not None and redeem_by <= clock.now():
         raise _invalid("redeem_by", "Redeem-by must be in the future")
 

@@ -3,6 +3,8 @@
 from django.db.models import Q
 
 from fiscobridge.core.errors import NotFound
+from fiscobridge.core.ids import is_storable_id
+from fiscobridge.core.text import clean_text
 from fiscobridge.keys.codes import VALUE, KeyFormatError, parse_key, squash
 from fiscobridge.keys.issuance import code_digest
 from fiscobridge.keys.models import ActivationKey
@@ -14,6 +16,8 @@ class KeyNotFound(NotFound):
 
 def get_key_for_partner(partner, key_id: int) -> ActivationKey:
     """The partner's own key, or 404 — also for another partner's key."""
+    if not is_storable_id(key_id):
+        raise KeyNotFound()
     key = ActivationKey.objects.for_partner(partner).select_related("activated_account").filter(pk=key_id).first()
     if key is None:
         raise KeyNotFound()
@@ -42,8 +46,11 @@ def search_keys(partner, *, status=None, product=None, tier=None, batch=None, q=
         keys = keys.filter(product=product)
     if tier:
         keys = keys.filter(tier=tier)
+    if batch is not None and not is_storable_id(batch):
+        return [], False
     if batch:
         keys = keys.filter(batch_id=batch)
+    q = clean_text(q, field="q", max_length=200)
     if q:
         keys = keys.filter(_search(q))
     if before_id is not None:

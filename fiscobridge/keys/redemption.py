@@ -9,6 +9,7 @@ from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.crypto import keyed_hash
 from fiscobridge.core.errors import DomainError
+from fiscobridge.core.ids import is_storable_id
 from fiscobridge.keys.codes import KeyFormatError, parse_key
 from fiscobridge.keys.errors import AlreadyActivated, InvalidKeyFormat, KeyNotAvailable, WrongProduct
 from fiscobridge.keys.issuance import code_digest
@@ -135,6 +136,8 @@ def _redeem(requester: Requester, digest: str, renew: int | None) -> Subscriptio
     key = ActivationKey.objects.select_related("partner").get(code_hmac=digest)
     starts_at, target = moment, None
     if renew is not None:
+        if not is_storable_id(renew):
+            raise InvalidRenewal(details={"renew": renew})
         target = renewable_subscriptions(account=requester.account, product=key.product, tier=key.tier, at=moment).filter(pk=renew).first()
         if target is None:
             raise InvalidRenewal(details={"renew": renew})

@@ -4,7 +4,7 @@ from django.db import transaction
 
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
-from fiscobridge.core.errors import InvalidInput
+from fiscobridge.core.text import clean_text
 from fiscobridge.keys.errors import KeyAlreadyActivated, KeyAlreadyRevoked, KeyNotVoidable
 from fiscobridge.keys.issuance import issue_keys  # noqa: F401  (re-exported: the service entry points live here)
 from fiscobridge.keys.models import ActivationKey, KeyStatus
@@ -13,10 +13,7 @@ from fiscobridge.subscriptions.services import end_subscription
 
 
 def _reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason or len(reason) > 500:
-        raise InvalidInput("A reason of 1 to 500 characters is required", details={"field": "reason"})
-    return reason
+    return clean_text(reason, field="reason", max_length=500, required=True)
 
 
 @transaction.atomic
