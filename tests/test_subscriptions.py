@@ -152,7 +152,8 @@ def test_seats_used_count_active_certificates_and_connections(customer, issue):
     now = datetime.now(timezone.utc)
     for i, status in enumerate(["active", "active", "revoked"]):
         Certificate.objects.create(account=customer.account, uid=f"c{i}", serial=str(i), fingerprint=f"f{i}",
-                                   not_before=now, not_after=now + timedelta(days=90), status=status)
+                                   not_before=now, not_after=now + timedelta(days=90), status=status,
+                                   revoked_at=now if status == "revoked" else None)
     Connection.objects.create(account=customer.account, uid="k1", type="xero", tier="trial", name="Books")
     summary = customer.client.get("/api/v1/subscriptions").json()
     assert summary["pos"]["seats_used"] == 2
