@@ -9,7 +9,6 @@ import base64
 import re
 
 import pytest
-from django.db import connection
 
 from fiscobridge.audit.models import Event
 from fiscobridge.core.crypto import keyed_hash

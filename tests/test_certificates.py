@@ -8,7 +8,6 @@ import logging
 import os
 import shutil
 import subprocess
-import threading
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -36,6 +35,7 @@ from fiscobridge.pos.pkcs12 import parse_pkcs12
 from fiscobridge.pos.queries import certificates_for_account
 from fiscobridge.pos.services import FILE_PURPOSE, PASSWORD_PURPOSE, revoke_certificate, upload_certificate
 from fiscobridge.subscriptions.errors import SeatLimitReached
+from tests.concurrency import outcome, run_at_once
 from tests.conftest import post_json
 
 URL = "/api/v1/pos/certificates"
@@ -595,33 +595,6 @@ def test_the_openapi_document_lists_the_certificate_routes(customer):
 
 
 # --- concurrency (PostgreSQL: real row locks) ----------------------------------------------
-
-def run_at_once(calls):
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(index, call):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except Exception as error:  # surfaced by the assertions
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
-
-
-def outcome(response):
-    if isinstance(response, Exception):
-        return repr(response)
-    return response.status_code, response.json().get("error", {}).get("code", "ok")
-
 
 def bearer_client(user) -> Client:
     return Client(HTTP_AUTHORIZATION=f"Bearer {create_api_token(user=user).plain}")

@@ -4,51 +4,17 @@ Runs in both passes of `make test`; the PostgreSQL pass is the one that proves r
 behaviour (SQLite serialises writers with BEGIN IMMEDIATE).
 """
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
-from django.test import Client
 
-from fiscobridge.accounts.services import create_account, create_api_token
+from fiscobridge.accounts.services import create_account
 from fiscobridge.keys.models import ActivationKey, KeyStatus
 from fiscobridge.subscriptions.models import Subscription
+from tests.concurrency import bearer_client, outcome, run_at_once
 from tests.conftest import post_json
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def run_at_once(calls):
-    """Run each zero-argument callable in its own thread, released together by a barrier."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(index, call):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except Exception as error:  # surfaced by the assertions below
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
-
-
-def bearer_client(user) -> Client:
-    return Client(HTTP_AUTHORIZATION=f"Bearer {create_api_token(user=user).plain}")
-
-
-def outcome(response):
-    if isinstance(response, Exception):
-        return repr(response)
-    return response.status_code, response.json().get("error", {}).get("code", "ok")
 
 
 def activate_call(client, code, **extra):

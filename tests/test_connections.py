@@ -17,7 +17,7 @@ from fiscobridge.integrations.queries import (
 )
 from fiscobridge.integrations.services import create_connection, record_invoice_usage, remove_connection
 from tests.conftest import post_json
-from tests.test_concurrency import bearer_client, outcome, run_at_once
+from tests.concurrency import bearer_client, outcome, run_at_once
 
 CONNECTIONS = "/api/v1/integrations/connections"
 ACTIVATE = "/api/v1/keys/activate"

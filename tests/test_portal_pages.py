@@ -4,7 +4,6 @@ import pytest
 from django.test import Client
 
 from fiscobridge.audit.models import Event
-from fiscobridge.integrations.models import Connection
 from fiscobridge.keys.codes import generate_code
 from tests.conftest import PASSWORD
 

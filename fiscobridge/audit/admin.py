@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from fiscobridge.core.admin import ReadOnlyAdmin
 from fiscobridge.audit.models import Event
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdmin):
     """Append-only: staff read events, nobody edits or deletes them."""
 
     list_display = ["at", "action", "actor", "account", "partner", "target_type", "target_id", "ip"]
@@ -12,12 +13,3 @@ class EventAdmin(admin.ModelAdmin):
     search_fields = ["action", "actor__email", "account__name", "partner__name", "target_id"]
     date_hierarchy = "at"
     list_select_related = ["actor", "account", "partner"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

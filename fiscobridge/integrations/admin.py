@@ -1,19 +1,8 @@
 from django.contrib import admin
 
+from fiscobridge.core.admin import ReadOnlyAdmin
 from fiscobridge.integrations.models import Connection, ConnectionUsage
 
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Staff look; every change goes through a service (and its audit event)."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Connection)

@@ -3,21 +3,11 @@ changes go through the services, as everywhere else."""
 
 from django.contrib import admin, messages
 
+from fiscobridge.core.admin import ReadOnlyAdmin
 from fiscobridge.core.errors import DomainError
 from fiscobridge.core.net import client_ip
 from fiscobridge.keys.models import ActivationKey, KeyBatch
 from fiscobridge.keys.services import revoke_key, void_key
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(KeyBatch)
