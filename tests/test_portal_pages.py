@@ -156,3 +156,17 @@ def test_activity_lists_only_the_accounts_events(customer, outsider, issue):
 def test_unknown_page_is_a_friendly_404(customer):
     response = browser_for(customer).get("/no-such-page/")
     assert response.status_code == 404 and b"find that page" in response.content
+
+
+def test_upload_page_refuses_a_file_over_one_megabyte(customer, issue):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from fiscobridge.pos.models import Certificate
+    from tests.conftest import post_json
+
+    [code] = issue(seats=1)
+    post_json(customer.client, "/api/v1/keys/activate", {"key": code, "product": "pos"})
+    big = SimpleUploadedFile("big.pfx", b"\x30" * (1024 * 1024 + 10), "application/x-pkcs12")
+    response = browser_for(customer).post("/pos/certificates/upload/", {"file": big, "password": "x"})
+    assert b"larger than 1 MB" in response.content and b'data-error-code="certificate_too_large"' in response.content
+    assert not Certificate.objects.exists()

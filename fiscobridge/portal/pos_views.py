@@ -1,12 +1,15 @@
 """POS Manager: seats, certificates (upload, revoke), and the Upgrade Plan entry."""
 
+from django.conf import settings
 from django.http import Http404
 from django.shortcuts import render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from fiscobridge.core.errors import DomainError, NotFound
 from fiscobridge.core.net import client_ip
 from fiscobridge.pos.entitlement import entitlements_for_account
+from fiscobridge.pos.errors import InvalidCertificateFile
 from fiscobridge.pos.queries import certificates_for_account, get_certificate_for_account
 from fiscobridge.pos.services import revoke_certificate, upload_certificate
 from fiscobridge.portal.access import customer_page
@@ -71,6 +74,7 @@ def _refreshed(request, account, template: str, extra: dict):
     return response
 
 
+@sensitive_post_parameters("password")
 @require_POST
 @customer_page
 def upload(request, account):
@@ -78,12 +82,11 @@ def upload(request, account):
     password = request.POST.get("password", "")
     try:
         if uploaded is None:
-            from fiscobridge.pos.errors import InvalidCertificateFile
-
             raise InvalidCertificateFile()
-        data = uploaded.read(uploaded.size if uploaded.size is not None else -1)
+        # One byte past the limit is enough for the service to refuse a large file.
+        data = uploaded.read(settings.CERTIFICATE_MAX_BYTES + 1)
         certificate = upload_certificate(account=account, actor=request.user, data=data, password=password,
-                                         ip=client_ip(request))
+                                         ip=client_ip(request), file_name=uploaded.name or "")
     except DomainError as error:
         return render(request, "portal/pos/_upload_result.html", {"error": error_context(error)})
     return _refreshed(request, account, "portal/pos/_upload_result.html", {"certificate": certificate})
