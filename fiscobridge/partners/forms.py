@@ -1,0 +1,45 @@
+"""The shape of what a partner types. The rules themselves live in the key services."""
+
+from django import forms
+from django.conf import settings
+
+from fiscobridge.core.clock import parse_deadline
+from fiscobridge.subscriptions.models import Product, Tier
+
+
+class IssueForm(forms.Form):
+    product = forms.ChoiceField(choices=Product.choices, initial=Product.POS)
+    tier = forms.ChoiceField(choices=[("", "—"), *Tier.choices], required=False,
+                             help_text="Integrations keys only")
+    seats = forms.IntegerField(min_value=1, max_value=1000, initial=1)
+    months = forms.IntegerField(min_value=1, max_value=60, initial=12, label="Months of validity")
+    quantity = forms.IntegerField()  # replaced in __init__
+    reference = forms.CharField(max_length=200, required=False,
+                                help_text="Your own note, e.g. an order number. Shown in lists and searchable.")
+    redeem_by = forms.DateField(required=False, label="Redeem by (optional)",
+                                help_text="Unused keys stop working after this day (UTC).",
+                                widget=forms.DateInput(attrs={"type": "date"}))
+    email = forms.EmailField(required=False, label="E-mail this key to a customer (optional)",
+                             help_text="Single keys only. The key is sent once and not kept.")
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        limit = settings.KEY_ISSUE_MAX_PER_REQUEST  # a setting, so the field is built per form
+        self.fields["quantity"] = forms.IntegerField(min_value=1, max_value=limit, initial=1, label="Number of keys",
+                                                     help_text=f"1 to {limit:,}")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("product") == Product.INT and not data.get("tier"):
+            self.add_error("tier", "Integrations keys need a tier: Starter, Growth or Scale")
+        if data.get("product") == Product.POS:
+            data["tier"] = ""  # the tier select may still hold a value the page hid
+        if data.get("email") and data.get("quantity") not in (None, 1):
+            self.add_error("email", "A key can be e-mailed only when you issue a single key")
+        return data
+
+    def redeem_by_deadline(self):
+        """A bare date means "usable through that day", as in the API and the CLI."""
+        day = self.cleaned_data.get("redeem_by")
+        return parse_deadline(day.isoformat()) if day else None
