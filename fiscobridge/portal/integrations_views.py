@@ -4,6 +4,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from fiscobridge.billing.config import purchase_options
 from fiscobridge.core.errors import DomainError, NotFound
 from fiscobridge.core.net import client_ip
 from fiscobridge.integrations.queries import (
@@ -37,6 +38,7 @@ def _context(account) -> dict:
 def integrations(request, account):
     return render(request, "portal/integrations.html", {
         "active_nav": "integrations", "product": "int", "open_upgrade": request.GET.get("upgrade") == "1",
+        "purchase": purchase_options("int"),
         **_context(account),
     })
 

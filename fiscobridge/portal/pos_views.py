@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
+from fiscobridge.billing.config import purchase_options
 from fiscobridge.core.errors import DomainError, NotFound
 from fiscobridge.core.net import client_ip
 from fiscobridge.pos.entitlement import entitlements_for_account
@@ -53,7 +54,7 @@ def pos_manager(request, account):
     seats = pos_seats(account)
     context = {
         "active_nav": "pos_manager", "pos_seats": seats, "upload_blocked": _upload_block_reason(account, seats),
-        "product": "pos", "open_upgrade": request.GET.get("upgrade") == "1",
+        "product": "pos", "open_upgrade": request.GET.get("upgrade") == "1", "purchase": purchase_options("pos"),
         **_table_context(account, _filters(request)),
     }
     return render(request, "portal/pos_manager.html", context)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fiscobridge.portal import activation_views, integrations_views, pos_views, views
+from fiscobridge.portal import activation_views, billing_views, integrations_views, pos_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -18,6 +18,13 @@ urlpatterns = [
     path("keys/validate/", activation_views.validate, name="key_validate"),
     path("keys/activate/", activation_views.activate, name="key_activate"),
     path("billing/subscriptions/", views.subscriptions, name="subscriptions"),
+    path("billing/checkout/", billing_views.checkout, name="billing_checkout"),
+    path("billing/checkout/success/", billing_views.checkout_success, name="billing_checkout_success"),
+    path("billing/checkout/status/", billing_views.checkout_status, name="billing_checkout_status"),
+    path("billing/checkout/cancelled/", billing_views.checkout_cancelled, name="billing_checkout_cancelled"),
+    path("billing/portal/", billing_views.customer_portal, name="billing_portal"),
+    path("billing/seats/", billing_views.change_seats, name="billing_change_seats"),
+    path("billing/invoices/", billing_views.invoices, name="billing_invoices"),
     path("activity/", views.activity, name="activity"),
     path("tokens/", views.api_tokens, name="api_tokens"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),

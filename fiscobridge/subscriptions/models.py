@@ -22,6 +22,11 @@ class Source(models.TextChoices):
     STRIPE = "stripe", "Stripe"
 
 
+class BillingInterval(models.TextChoices):
+    MONTH = "month", "Monthly"
+    YEAR = "year", "Yearly"
+
+
 class Status(models.TextChoices):
     SCHEDULED = "scheduled"
     ACTIVE = "active"
@@ -68,6 +73,18 @@ class Subscription(models.Model):
     ended_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=clock.now)
 
+    # Stripe-sourced rows (written only by fiscobridge.billing): one row per subscription item,
+    # so an Integrations subscription with two tiers is two rows. The dates and ended_at above
+    # are a projection of what Stripe last said (docs/billing.md); status stays derived.
+    stripe_subscription_id = models.CharField(max_length=255, blank=True, default="")
+    stripe_item_id = models.CharField(max_length=255, blank=True, default="")
+    stripe_price_id = models.CharField(max_length=255, blank=True, default="")
+    stripe_status = models.CharField(max_length=32, blank=True, default="")  # Stripe's word: active, past_due…
+    billing_interval = models.CharField(max_length=5, choices=BillingInterval.choices, blank=True, default="")
+    cancel_at_period_end = models.BooleanField(default=False)
+    # When we first saw the subscription past_due: its seats last the grace period from here.
+    past_due_since = models.DateTimeField(null=True, blank=True)
+
     objects = SubscriptionQuerySet.as_manager()
 
     class Meta:
@@ -82,6 +99,14 @@ class Subscription(models.Model):
             models.CheckConstraint(
                 name="subscription_key_source_has_key",
                 condition=~Q(source="key") | Q(activation_key__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="subscription_stripe_source_has_ids",
+                condition=~Q(source="stripe") | (~Q(stripe_subscription_id="") & ~Q(stripe_item_id="")),
+            ),
+            models.UniqueConstraint(
+                name="subscription_stripe_item_unique", fields=["stripe_subscription_id", "stripe_item_id"],
+                condition=Q(source="stripe"),
             ),
         ]
 
