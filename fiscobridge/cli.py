@@ -1,4 +1,4 @@
-"""The `fiscobridge` command: serve, demo data, tenants, tokens, key batches, Django management."""
+"""The `fiscobridge` command: serve, demo data, tenants, tokens, key batches, reminders, Django management."""
 
 import argparse
 import csv
@@ -146,6 +146,20 @@ def _cmd_issue_keys(args) -> int:
     return 0
 
 
+def _cmd_send_reminders(args) -> int:
+    from fiscobridge.notifications.services import send_reminders, transport_description
+
+    report = send_reminders()
+    sending = report.sending
+    print(f"E-mail transport: {transport_description()}")
+    print(f"Reminders queued: {report.queued}. E-mails sent: {sending.sent}; failed this run: {sending.failed}; "
+          f"still pending: {report.pending}; given up (staff may requeue them in the admin): {report.given_up}.")
+    if sending.failed or sending.errors:
+        print("error: some e-mail could not be sent; it stays pending for the next run (see the log)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         return int(text)
@@ -191,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--out", metavar="FILE.csv", help="write the codes here (a new file, mode 600)")
     issue.add_argument("--quiet", action="store_true", help="no progress bar")
     issue.set_defaults(run=_cmd_issue_keys)
+
+    reminders = sub.add_parser(
+        "send-reminders",
+        help="queue the 30/7/1-day subscription reminders that are due and send all pending e-mail (run from cron)",
+    )
+    reminders.set_defaults(run=_cmd_send_reminders)
 
     manage = sub.add_parser("manage", help="any Django management command", add_help=False)
     manage.add_argument("rest", nargs=argparse.REMAINDER)

@@ -15,6 +15,7 @@ from fiscobridge.keys.errors import AlreadyActivated, InvalidKeyFormat, KeyNotAv
 from fiscobridge.keys.issuance import code_digest
 from fiscobridge.keys.limits import Requester, ensure_not_locked, lock_if_over_limit
 from fiscobridge.keys.models import ActivationKey, KeyStatus, RedeemAttempt
+from fiscobridge.notifications.services import queue_activation_emails
 from fiscobridge.subscriptions.capacity import int_capacity_by_tier, pos_capacity
 from fiscobridge.subscriptions.models import Product, Subscription
 from fiscobridge.subscriptions.services import (
@@ -155,4 +156,6 @@ def _redeem(requester: Requester, digest: str, renew: int | None) -> Subscriptio
         action="key.activated", actor=requester.user, account=requester.account, partner=key.partner, target=key,
         ip=requester.ip, details={"subscription": subscription.pk, "renews": renew},
     )
+    # Outbox rows in this transaction (they exist iff the activation commits); sent after commit.
+    queue_activation_emails(key=key, subscription=subscription)
     return subscription

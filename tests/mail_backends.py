@@ -1,0 +1,10 @@
+"""E-mail backends for tests: one that always fails, as an SMTP server that is down would."""
+
+import smtplib
+
+from django.core.mail.backends.base import BaseEmailBackend
+
+
+class FailingBackend(BaseEmailBackend):
+    def send_messages(self, email_messages):
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed (test backend)")
