@@ -22,9 +22,13 @@ def test_admin_void_action_goes_through_the_service(staff, customer, issue):
     [code] = issue()
     post_json(customer.client, "/api/v1/keys/activate", {"key": code, "product": "pos"})
     key = ActivationKey.objects.get()
-    response = staff_client(staff).post(
-        "/admin/keys/activationkey/", {"action": "void_selected", "_selected_action": [key.pk]}, follow=True
-    )
+    selection = {"action": "void_selected", "_selected_action": [key.pk]}
+    client = staff_client(staff)
+    confirm = client.post("/admin/keys/activationkey/", selection)  # step 1: the confirmation page
+    assert confirm.status_code == 200 and b'name="reason"' in confirm.content
+    key.refresh_from_db()
+    assert key.voided_at is None
+    response = client.post("/admin/keys/activationkey/", {**selection, "confirm": "yes", "reason": "chargeback"}, follow=True)
     assert response.status_code == 200
     key.refresh_from_db()
     assert key.voided_at is not None

@@ -1,8 +1,19 @@
+"""Staff view of Integrations connections; removal goes through the service (frees the seat,
+audited)."""
+
 from django.contrib import admin
 
-from fiscobridge.core.admin import ReadOnlyAdmin
+from fiscobridge.core.admin import ReadOnlyAdmin, ReadOnlyInline, confirmed_action
 from fiscobridge.integrations.models import Connection, ConnectionUsage
+from fiscobridge.integrations.services import remove_connection
 
+
+class ConnectionUsageInline(ReadOnlyInline):
+    model = ConnectionUsage
+    fields = ["month", "invoices", "updated_at"]
+    readonly_fields = fields
+    ordering = ["-month"]
+    show_change_link = False
 
 
 @admin.register(Connection)
@@ -11,6 +22,17 @@ class ConnectionAdmin(ReadOnlyAdmin):
     list_filter = ["status", "tier", "type"]
     search_fields = ["uid", "name", "account__name"]
     list_select_related = ["account"]
+    fields = ["uid", "account", "name", "type", "tier", "status", "created_at", "created_by", "removed_at"]
+    inlines = [ConnectionUsageInline]
+    actions = ["remove_selected"]
+
+    @admin.action(description="Remove selected connections (frees their seats; cannot be undone)…")
+    def remove_selected(self, request, queryset):
+        return confirmed_action(
+            self, request, queryset, title="Remove connections", done="removed",
+            warning="A removed connection stops syncing; its seat is free at once.",
+            apply=lambda connection, actor, ip, reason: remove_connection(connection=connection, actor=actor, ip=ip),
+        )
 
 
 @admin.register(ConnectionUsage)

@@ -1,46 +1,124 @@
-"""Staff views of batches and keys: read-only (a code is never stored, so never shown);
-changes go through the services, as everywhere else."""
+"""Staff views of batches and keys: read-only (a code is never stored, so never shown, and the
+HMAC that finds one is never shown either); changes go through the services, as everywhere else."""
 
-from django.contrib import admin, messages
+import re
 
-from fiscobridge.core.admin import ReadOnlyAdmin
-from fiscobridge.core.errors import DomainError
-from fiscobridge.core.net import client_ip
-from fiscobridge.keys.models import ActivationKey, KeyBatch
+from django.contrib import admin
+from django.db import transaction
+
+from fiscobridge.core import clock
+from fiscobridge.core.admin import ReadOnlyAdmin, admin_link, changelist_link, confirmed_action, count_of
+from fiscobridge.keys.models import DISPLAY_STATUSES, ActivationKey, KeyBatch, KeyStatus
 from fiscobridge.keys.services import revoke_key, void_key
+from fiscobridge.notifications.services import queue_key_voided_emails
+
+HINT_TAIL = re.compile(r"[A-Za-z0-9]{4}$")
+
+
+class KeyDisplayStatusFilter(admin.SimpleListFilter):
+    """The status a partner sees: `expired` and `voided` are derived, never stored."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [(status, status.capitalize()) for status in DISPLAY_STATUSES]
+
+    def queryset(self, request, queryset):
+        if self.value() in DISPLAY_STATUSES:
+            return queryset.with_display_status(self.value())
+        return queryset
 
 
 @admin.register(KeyBatch)
 class KeyBatchAdmin(ReadOnlyAdmin):
-    list_display = ["id", "partner", "product", "tier", "seats", "months", "quantity", "reference", "redeem_by", "created_at"]
-    list_filter = ["product", "tier"]
+    list_display = ["id", "partner", "product", "tier", "seats", "months", "quantity", "activated", "revoked",
+                    "reference", "redeem_by", "created_at"]
+    list_filter = ["product", "tier", "partner"]
     search_fields = ["reference", "partner__name"]
+    list_select_related = ["partner"]
+    fields = ["partner", "product", "tier", "seats", "months", "quantity", "reference", "redeem_by", "created_at",
+              "created_by", "key_counts"]
+    readonly_fields = ["key_counts"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            activated_count=count_of(ActivationKey, "batch", status=KeyStatus.ACTIVATED),
+            revoked_count=count_of(ActivationKey, "batch", status=KeyStatus.REVOKED),
+        )
+
+    @admin.display(description="activated", ordering="activated_count")
+    def activated(self, batch):
+        return batch.activated_count
+
+    @admin.display(description="revoked", ordering="revoked_count")
+    def revoked(self, batch):
+        return batch.revoked_count
+
+    @admin.display(description="keys")
+    def key_counts(self, batch):
+        moment = clock.now()
+        keys = ActivationKey.objects.filter(batch=batch)
+        parts = [f"{status}: {keys.with_display_status(status, moment).count()}" for status in DISPLAY_STATUSES]
+        return changelist_link(ActivationKey, " · ".join(parts), batch__id__exact=batch.pk)
 
 
 @admin.register(ActivationKey)
 class ActivationKeyAdmin(ReadOnlyAdmin):
-    list_display = ["id", "hint", "partner", "product", "tier", "seats", "months", "status", "activated_account", "created_at"]
-    list_filter = ["status", "product", "tier"]
+    list_display = ["id", "hint", "partner", "batch_link", "product", "tier", "seats", "months", "key_status",
+                    "reference", "activated_account", "activated_at", "created_at"]
+    list_filter = [KeyDisplayStatusFilter, "product", "tier", "partner"]
     search_fields = ["last_group", "reference", "partner__name", "activated_account__name"]
-    exclude = ["code_hmac"]
-    list_select_related = ["partner", "activated_account"]
+    search_help_text = "A hint (POS-••••-••••-ABCD or ABCD), a reference, a partner or a customer name"
+    list_select_related = ["partner", "activated_account", "batch"]
+    show_full_result_count = False  # a partner may hold a million keys
+    # A whitelist, so a future column never shows up by accident; `code_hmac` stays out.
+    fields = ["hint", "key_status", "partner", "batch", "product", "tier", "seats", "months", "reference",
+              "redeem_by", "created_at", "activated_account", "activated_by", "activated_at", "subscription_link",
+              "revoked_at", "revoked_reason", "voided_at", "voided_reason"]
+    readonly_fields = ["hint", "key_status", "subscription_link"]
     actions = ["revoke_selected", "void_selected"]
 
-    def _apply(self, request, queryset, service, done: str, reason: str):
-        ok = 0
-        for key in queryset:
-            try:
-                service(key=key, reason=reason, actor=request.user, ip=client_ip(request))
-                ok += 1
-            except DomainError as error:
-                self.message_user(request, f"{key.hint}: {error.message}", messages.WARNING)
-        if ok:
-            self.message_user(request, f"{ok} key(s) {done}.", messages.SUCCESS)
+    def get_search_results(self, request, queryset, search_term):
+        # A pasted hint (`POS-••••-••••-ABCD`) searches by its last group.
+        term = search_term.strip()
+        if "•" in term and HINT_TAIL.search(term):
+            return queryset.filter(last_group=term[-4:].upper()), False
+        return super().get_search_results(request, queryset, search_term)
 
-    @admin.action(description="Revoke selected keys (unredeemed only)")
+    @admin.display(description="status")
+    def key_status(self, key):
+        return key.display_status
+
+    @admin.display(description="batch", ordering="batch")
+    def batch_link(self, key):
+        return admin_link(key.batch, f"#{key.batch_id}")
+
+    @admin.display(description="subscription")
+    def subscription_link(self, key):
+        return admin_link(getattr(key, "subscription", None))
+
+    @admin.action(description="Revoke selected keys (unredeemed only)…")
     def revoke_selected(self, request, queryset):
-        self._apply(request, queryset, revoke_key, "revoked", "revoked by staff")
+        return confirmed_action(
+            self, request, queryset, title="Revoke keys", done="revoked", needs_reason=True,
+            warning="Revoked keys can never be activated. Activated keys are skipped (void them instead).",
+            apply=lambda key, **who: revoke_key(key=key, **who),
+        )
 
-    @admin.action(description="Void selected keys: end their subscriptions now (fraud, chargeback)")
+    @admin.action(description="Void selected keys: end their subscriptions now (fraud, chargeback)…")
     def void_selected(self, request, queryset):
-        self._apply(request, queryset, void_key, "voided", "voided by staff")
+        return confirmed_action(
+            self, request, queryset, title="Void keys", done="voided", needs_reason=True,
+            warning="The customer's subscription ends at once; the customer and the partner are e-mailed.",
+            apply=_void_and_tell,
+        )
+
+
+def _void_and_tell(key, **who):
+    # One transaction: the e-mails are queued iff the void commits, and sent after it.
+    with transaction.atomic():
+        key = void_key(key=key, **who)
+        queue_key_voided_emails(key=key)
+    return key
