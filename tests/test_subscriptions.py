@@ -158,3 +158,15 @@ def test_seats_used_count_active_certificates_and_connections(customer, issue):
     summary = customer.client.get("/api/v1/subscriptions").json()
     assert summary["pos"]["seats_used"] == 2
     assert summary["int"]["trial"]["seats_used"] == 1
+
+
+def test_void_tells_the_customer_and_the_partner(customer, reseller, staff, issue, mailoutbox,
+                                                 django_capture_on_commit_callbacks):
+    [code] = issue(seats=2)
+    activate(customer, code)
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        void_key(key=ActivationKey.objects.get(), reason="chargeback", actor=staff.user)
+    recipients = {address for mail in mailoutbox for address in mail.to}
+    assert {customer.user.email, reseller.user.email} <= recipients
+    assert all(code not in mail.body and code[4:] not in mail.body for mail in mailoutbox)

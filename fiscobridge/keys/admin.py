@@ -4,13 +4,11 @@ HMAC that finds one is never shown either); changes go through the services, as 
 import re
 
 from django.contrib import admin
-from django.db import transaction
 
 from fiscobridge.core import clock
 from fiscobridge.core.admin import ReadOnlyAdmin, admin_link, changelist_link, confirmed_action, count_of
 from fiscobridge.keys.models import DISPLAY_STATUSES, ActivationKey, KeyBatch, KeyStatus
 from fiscobridge.keys.services import revoke_key, void_key
-from fiscobridge.notifications.services import queue_key_voided_emails
 
 HINT_TAIL = re.compile(r"[A-Za-z0-9]{4}$")
 
@@ -112,13 +110,5 @@ class ActivationKeyAdmin(ReadOnlyAdmin):
         return confirmed_action(
             self, request, queryset, title="Void keys", done="voided", needs_reason=True,
             warning="The customer's subscription ends at once; the customer and the partner are e-mailed.",
-            apply=_void_and_tell,
+            apply=lambda key, **who: void_key(key=key, **who),
         )
-
-
-def _void_and_tell(key, **who):
-    # One transaction: the e-mails are queued iff the void commits, and sent after it.
-    with transaction.atomic():
-        key = void_key(key=key, **who)
-        queue_key_voided_emails(key=key)
-    return key

@@ -9,6 +9,7 @@ from fiscobridge.keys.errors import KeyAlreadyActivated, KeyAlreadyRevoked, KeyN
 from fiscobridge.keys.issuance import issue_keys  # noqa: F401  (re-exported: the service entry points live here)
 from fiscobridge.keys.models import ActivationKey, KeyStatus
 from fiscobridge.keys.redemption import activate_key, validate_key  # noqa: F401
+from fiscobridge.notifications.services import queue_key_voided_emails
 from fiscobridge.subscriptions.services import end_subscription
 
 
@@ -48,4 +49,6 @@ def void_key(*, key: ActivationKey, reason: str, actor, ip=None) -> ActivationKe
         action="key.voided", actor=actor, account=key.activated_account, partner=key.partner, target=key, ip=ip,
         details={"reason": reason},
     )
+    # Queued in this transaction (so they exist iff the void commits) and sent after it.
+    queue_key_voided_emails(key=key)
     return key
