@@ -63,6 +63,9 @@ INSTALLED_APPS = [
     "fiscobridge.keys",
     "fiscobridge.pos",
     "fiscobridge.integrations",
+    "fiscobridge.billing",
+    "fiscobridge.notifications",
+    "fiscobridge.partners",
     "fiscobridge.portal",
 ]
 
@@ -157,9 +160,6 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCT
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="FiscoBridge <no-reply@fiscobridge.localhost>")
-
 # --- django-axes: portal login lockout (activation-key attempts have their own limits below)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
@@ -205,3 +205,43 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# --- E-mail (docs/notifications.md): SMTP when EMAIL_HOST is set, else the console backend
+# (printed, not delivered) — a missing SMTP server never stops the portal. EMAIL_BACKEND, when
+# set, wins over both.
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)  # implicit TLS, usually port 465
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=not EMAIL_USE_SSL)  # STARTTLS, usually port 587
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise environ.ImproperlyConfigured("Set at most one of EMAIL_USE_TLS and EMAIL_USE_SSL")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # seconds; bounds the wait after an activation
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="FiscoBridge <no-reply@fiscobridge.localhost>")
+# Links in e-mails use PUBLIC_BASE_URL (the portal's address, set with the Stripe settings below).
+NOTIFICATIONS_REMINDER_DAYS = env.list("NOTIFICATIONS_REMINDER_DAYS", cast=int, default=[30, 7, 1])
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=10)
+
+# --- Stripe: buy online (docs/billing.md). Without the secret key, the webhook secret and a
+# price of a product, Purchase Seats explains that online purchase is not configured.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # a local Stripe-compatible server (tests)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+STRIPE_PRICE_POS_MONTHLY = env.str("STRIPE_PRICE_POS_MONTHLY", default="")
+STRIPE_PRICE_POS_YEARLY = env.str("STRIPE_PRICE_POS_YEARLY", default="")
+STRIPE_PRICE_INT_STARTER_MONTHLY = env.str("STRIPE_PRICE_INT_STARTER_MONTHLY", default="")
+STRIPE_PRICE_INT_STARTER_YEARLY = env.str("STRIPE_PRICE_INT_STARTER_YEARLY", default="")
+STRIPE_PRICE_INT_GROWTH_MONTHLY = env.str("STRIPE_PRICE_INT_GROWTH_MONTHLY", default="")
+STRIPE_PRICE_INT_GROWTH_YEARLY = env.str("STRIPE_PRICE_INT_GROWTH_YEARLY", default="")
+STRIPE_PRICE_INT_SCALE_MONTHLY = env.str("STRIPE_PRICE_INT_SCALE_MONTHLY", default="")
+STRIPE_PRICE_INT_SCALE_YEARLY = env.str("STRIPE_PRICE_INT_SCALE_YEARLY", default="")
+# A past_due subscription keeps its seats this long after we first see it unpaid.
+STRIPE_PAST_DUE_GRACE_DAYS = env.int("STRIPE_PAST_DUE_GRACE_DAYS", default=7)
+# The portal's address as browsers reach it: Stripe sends customers back to it after Checkout.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
