@@ -100,6 +100,7 @@ class FakeStripe:
     portal_sessions: dict[str, dict] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     webhook_url: str = ""  # where the hosted "Pay" button delivers checkout.session.completed
+    undelivered: list[dict] = field(default_factory=list)  # events of "Pay" while webhook_url is unset
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- life cycle ---
@@ -156,6 +157,7 @@ class FakeStripe:
             self.sessions.clear()
             self.portal_sessions.clear()
             self.failures.clear()
+            self.undelivered.clear()
         self.webhook_url = ""
         client = self.stripe()
         products = {}
@@ -437,6 +439,9 @@ class _Handler(BaseHTTPRequestHandler):
         event = fake.complete_checkout(id)
         if fake.webhook_url:
             deliver_over_http(fake.webhook_url, event)
+        else:
+            with fake.lock:
+                fake.undelivered.append(event)
         target = fake.sessions[id]["success_url"].replace("{CHECKOUT_SESSION_ID}", id)
         self._send(303, b"", "text/plain", {"Location": target})
 

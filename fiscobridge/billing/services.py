@@ -236,51 +236,32 @@ def _apply_remote(*, account, remote: gateway.RemoteSubscription, actor, ip) -> 
     rows = list(Subscription.objects.filter(source=Source.STRIPE, stripe_subscription_id=remote.id).order_by("id"))
     if any(row.account_id != account.pk for row in rows):
         raise WebhookNotUnderstood("The subscription is recorded for another account")
-    by_item = {row.stripe_item_id: row for row in rows}
     live_items = [item for item in remote.items if item.quantity >= 1]
+    plans = {item.id: plan_for_price(item.price_id) for item in live_items}
+    unknown = [item.price_id for item in live_items if plans[item.id] is None]
+    if unknown:  # before any write: an unknown price leaves every row as it was
+        raise WebhookNotUnderstood(f"Unknown Stripe price {unknown[0]}: set it in the STRIPE_PRICE_* settings")
+    by_item = {row.stripe_item_id: row for row in rows}
     live_ids = {item.id for item in live_items}
-    # Rows whose item is gone. An item replaced by a new one (a plan switch done as delete + add,
-    # or a server that replaces the item on a quantity change) is the same seats: the row follows
-    # the new item of the same price, or the only new item of the same product.
     orphans = [row for row in rows if row.stripe_item_id not in live_ids]
     new_items = [item for item in live_items if item.id not in by_item]
-    plans = {}
-    for item in live_items:
-        plans[item.id] = plan_for_price(item.price_id)
-        if plans[item.id] is None:
-            raise WebhookNotUnderstood(f"Unknown Stripe price {item.price_id}: set it in the STRIPE_PRICE_* settings")
     result = []
     for item in live_items:
         plan = plans[item.id]
-        row = by_item.get(item.id)
-        if row is None:
-            row = next((r for r in orphans if r.stripe_price_id == item.price_id), None)
-            if row is None and len(orphans) == 1 and len(new_items) == 1 and orphans[0].product == plan.product:
-                row = orphans[0]
-            if row is not None:
-                orphans.remove(row)
-        period_end = item.current_period_end
-        ended_at, reason, past_due_since = _ending(remote, row, period_end, now)
+        row = by_item.get(item.id) or _replaced_row(item, plan, orphans, new_items)
+        ended_at, reason, past_due_since = _ending(remote, row, item.current_period_end, now)
         facts = {
             "product": plan.product, "tier": plan.tier, "seats": item.quantity, "stripe_item_id": item.id,
             "stripe_price_id": item.price_id, "billing_interval": plan.interval, "stripe_status": remote.status,
-            "cancel_at_period_end": remote.cancel_at_period_end, "expires_at": period_end,
+            "cancel_at_period_end": remote.cancel_at_period_end, "expires_at": item.current_period_end,
             "ended_at": ended_at, "ended_reason": reason, "past_due_since": past_due_since,
         }
-        if row is None:
-            if remote.status in NEVER_PAID_STATUSES:
-                continue
-            row = Subscription.objects.create(
-                account=account, source=Source.STRIPE, stripe_subscription_id=remote.id,
-                started_at=min(remote.start_date, period_end - timedelta(seconds=1)), **facts,
-            )
-            record_event(action="subscription.created", actor=actor, account=account, target=row, ip=ip, details={
-                "product": row.product, "tier": row.tier, "seats": row.seats, "source": "stripe",
-                "interval": row.billing_interval, "stripe_subscription": remote.id,
-                "starts_at": row.started_at.isoformat(), "expires_at": row.expires_at.isoformat(),
-            })
-        else:
+        if row is not None:
             _update_row(row, facts, actor=actor, ip=ip, now=now)
+        elif remote.status in NEVER_PAID_STATUSES:
+            continue
+        else:
+            row = _create_row(account=account, remote=remote, facts=facts, actor=actor, ip=ip)
         result.append(row)
     for row in orphans:
         if row.ended_at is None or row.ended_at > now:
@@ -288,6 +269,35 @@ def _apply_remote(*, account, remote: gateway.RemoteSubscription, actor, ip) -> 
                         actor=actor, ip=ip, now=now)
         result.append(row)
     return result
+
+
+def _replaced_row(item, plan, orphans: list[Subscription], new_items) -> Subscription | None:
+    """The row of an item that a new item replaced (taken out of `orphans`), if any.
+
+    A plan switch may be done as delete + add, and some servers replace the item on a quantity
+    change: that is the same seats, so the row follows the new item of the same price, or the only
+    new item of the same product.
+    """
+    row = next((r for r in orphans if r.stripe_price_id == item.price_id), None)
+    if row is None and len(orphans) == 1 and len(new_items) == 1 and orphans[0].product == plan.product:
+        row = orphans[0]
+    if row is not None:
+        orphans.remove(row)
+    return row
+
+
+def _create_row(*, account, remote: gateway.RemoteSubscription, facts: dict, actor, ip) -> Subscription:
+    period_end = facts["expires_at"]
+    row = Subscription.objects.create(
+        account=account, source=Source.STRIPE, stripe_subscription_id=remote.id,
+        started_at=min(remote.start_date, period_end - timedelta(seconds=1)), **facts,
+    )
+    record_event(action="subscription.created", actor=actor, account=account, target=row, ip=ip, details={
+        "product": row.product, "tier": row.tier, "seats": row.seats, "source": "stripe",
+        "interval": row.billing_interval, "stripe_subscription": remote.id,
+        "starts_at": row.started_at.isoformat(), "expires_at": row.expires_at.isoformat(),
+    })
+    return row
 
 
 def _update_row(row: Subscription, facts: dict, *, actor, ip, now) -> None:
