@@ -71,3 +71,10 @@ class WebhookNotUnderstood(DomainError):
     code = "webhook_not_understood"
     message = "The event refers to something this server does not know"
     http_status = 422
+
+
+class ForeignCustomer(WebhookNotUnderstood):
+    """An event about a Stripe customer this server never created (the Stripe account may serve
+    other systems too). Stored as ignored, with this reason: a redelivery would not change it."""
+
+    code = "foreign_customer"

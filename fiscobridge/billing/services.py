@@ -22,6 +22,7 @@ from fiscobridge.billing import stripe_gateway as gateway
 from fiscobridge.billing.config import MAX_SEATS, find_plan, plan_for_price, stripe_enabled
 from fiscobridge.billing.errors import (
     BillingNotConfigured,
+    ForeignCustomer,
     InvalidSeats,
     NoStripeCustomer,
     PlanNotAvailable,
@@ -31,7 +32,7 @@ from fiscobridge.billing.errors import (
 )
 from fiscobridge.billing.models import CheckoutSession, EventStatus, StripeCustomer, StripeEvent
 from fiscobridge.core import clock
-from fiscobridge.core.errors import NotFound
+from fiscobridge.core.errors import DomainError, NotFound
 from fiscobridge.integrations.usage import active_connections_by_tier
 from fiscobridge.pos.usage import active_certificate_count
 from fiscobridge.subscriptions.capacity import int_capacity_by_tier, pos_capacity
@@ -182,7 +183,7 @@ def change_stripe_seats(*, account, subscription: Subscription, seats, actor, ip
 def _customer_for(customer_id: str) -> StripeCustomer:
     customer = StripeCustomer.objects.select_related("account").filter(customer_id=customer_id).first()
     if customer is None:
-        raise WebhookNotUnderstood(f"Unknown Stripe customer {customer_id or '(none)'}")
+        raise ForeignCustomer(f"Unknown Stripe customer {customer_id or '(none)'}")
     return customer
 
 
@@ -290,7 +291,7 @@ def _create_row(*, account, remote: gateway.RemoteSubscription, facts: dict, act
     period_end = facts["expires_at"]
     row = Subscription.objects.create(
         account=account, source=Source.STRIPE, stripe_subscription_id=remote.id,
-        started_at=min(remote.start_date, period_end - timedelta(seconds=1)), **facts,
+        started_at=min(remote.start_date or clock.now(), period_end - timedelta(seconds=1)), **facts,
     )
     record_event(action="subscription.created", actor=actor, account=account, target=row, ip=ip, details={
         "product": row.product, "tier": row.tier, "seats": row.seats, "source": "stripe",
@@ -395,10 +396,14 @@ def handle_webhook(*, payload: bytes, signature: str | None) -> StripeEvent:
             record = StripeEvent.objects.select_for_update().get(pk=record.pk)
             if record.status in DONE:
                 return record
-            account = handler(obj) if handler is not None else None
+            account, reason = None, ""
+            try:
+                account = handler(obj) if handler is not None else None
+            except ForeignCustomer as error:
+                handler, reason = None, error.message  # not ours: nothing to apply, nothing to retry
             record.status = EventStatus.HANDLED if handler is not None else EventStatus.IGNORED
             record.account = account
-            record.error = ""
+            record.error = reason
             record.attempts += 1
             record.handled_at = clock.now()
             record.save()
@@ -419,14 +424,23 @@ def handle_webhook(*, payload: bytes, signature: str | None) -> StripeEvent:
         raise WebhookHandlingFailed(record) from error
 
 
-def resync_all(*, stdout=None) -> int:
-    """Re-read every known Stripe subscription (after an outage of the webhook endpoint)."""
+def resync_all(*, stdout=None) -> tuple[int, int]:
+    """Re-read every known Stripe subscription (after an outage of the webhook endpoint).
+
+    Returns (synced, failed); one subscription that fails does not stop the others.
+    """
     ids = (Subscription.objects.filter(source=Source.STRIPE).values_list("stripe_subscription_id", flat=True)
            .distinct().order_by("stripe_subscription_id"))
-    count = 0
+    synced = failed = 0
     for subscription_id in ids:
-        sync_stripe_subscription(subscription_id=subscription_id)
-        count += 1
+        try:
+            sync_stripe_subscription(subscription_id=subscription_id)
+        except DomainError as error:
+            failed += 1
+            if stdout is not None:
+                stdout.write(f"FAILED {subscription_id}: {error.message}\n")
+            continue
+        synced += 1
         if stdout is not None:
             stdout.write(f"synced {subscription_id}\n")
-    return count
+    return synced, failed

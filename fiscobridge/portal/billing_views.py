@@ -32,10 +32,10 @@ def _see_other(url: str) -> HttpResponse:
     return HttpResponse(status=303, headers={"Location": url})
 
 
-def _error_page(request, error: DomainError, *, product: str, back: str):
+def _error_page(request, error: DomainError, *, back: str):
+    """A full page for a plain (non-htmx) form post that failed; `back` is where it came from."""
     return render(request, "portal/billing/error.html", {
-        "error": error_context(error), "product": product, "back": back,
-        "active_nav": "buy_pos" if product == "pos" else "integrations",
+        "error": error_context(error), "back": back, "active_nav": back,
     }, status=error.http_status if 400 <= error.http_status < 600 else 400)
 
 
@@ -52,7 +52,7 @@ def checkout(request, account):
     except DomainError as error:
         if request.htmx:
             return render(request, "portal/billing/_purchase_error.html", {"error": error_context(error)})
-        return _error_page(request, error, product=product, back="pos_manager" if product == "pos" else "integrations")
+        return _error_page(request, error, back="pos_manager" if product == "pos" else "integrations")
     if request.htmx:
         # htmx follows HX-Redirect with a full page load: the browser leaves for Stripe.
         return HttpResponse(status=204, headers={"HX-Redirect": started.url})
@@ -106,7 +106,7 @@ def customer_portal(request, account):
     try:
         url = open_customer_portal(account=account, actor=request.user, ip=client_ip(request))
     except DomainError as error:
-        return _error_page(request, error, product="pos", back="subscriptions")
+        return _error_page(request, error, back="subscriptions")
     return _see_other(url)
 
 
