@@ -161,7 +161,7 @@ class FakeStripe:
         self.webhook_url = ""
         client = self.stripe()
         products = {}
-        for _setting, (price_id, interval, amount) in PRICES.items():
+        for price_id, interval, amount in PRICES.values():
             name = "Cloud POS" if "_pos_" in price_id else "Integrations " + price_id.split("_")[2].capitalize()
             if name not in products:
                 products[name] = client.v1.products.create({"name": name}).id

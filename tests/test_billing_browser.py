@@ -12,10 +12,15 @@ from playwright.sync_api import Page, expect
 from fiscobridge.billing.models import CheckoutSession
 from fiscobridge.subscriptions.capacity import int_capacity_by_tier
 from fiscobridge.subscriptions.models import Source, Subscription
-from tests.stripe_fake import buy, deliver_over_http, stripe_on, stripe_server  # noqa: F401 (fixtures)
+from tests import stripe_fake
+from tests.stripe_fake import buy, deliver_over_http
 from tests.test_certificates import PASSWORD as PFX_PASSWORD
 from tests.test_certificates import new_pfx
 from tests.test_portal_browser import assert_not_reloaded, log_in, mark_page
+
+# The local Stripe (tests/stripe_fake.py): one server per test session, reset for each test.
+stripe_server = stripe_fake.stripe_server
+stripe_on = stripe_fake.stripe_on
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

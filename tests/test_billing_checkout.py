@@ -6,14 +6,17 @@ from django.test import Client
 from fiscobridge.audit.models import Event
 from fiscobridge.billing.models import CheckoutSession, StripeCustomer
 from fiscobridge.subscriptions.models import Source, Subscription
-from tests.stripe_fake import (  # noqa: F401 (fixtures)
+from tests import stripe_fake
+from tests.stripe_fake import (
     buy,
     portal_client,
     post_event,
     start_checkout_page,
-    stripe_on,
-    stripe_server,
 )
+
+# The local Stripe (tests/stripe_fake.py): one server per test session, reset for each test.
+stripe_server = stripe_fake.stripe_server
+stripe_on = stripe_fake.stripe_on
 
 NOT_CONFIGURED = "Online purchase is not configured on this server"
 BILLING_POSTS = ["/billing/checkout/", "/billing/portal/", "/billing/seats/"]

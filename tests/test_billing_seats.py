@@ -9,19 +9,22 @@ from fiscobridge.billing.models import StripeCustomer
 from fiscobridge.pos.services import upload_certificate
 from fiscobridge.subscriptions.capacity import pos_capacity
 from fiscobridge.subscriptions.models import Source, Status, Subscription
+from tests import stripe_fake
 from tests.concurrency import bearer_client, run_at_once
 from tests.conftest import post_json
-from tests.stripe_fake import (  # noqa: F401 (fixtures)
+from tests.stripe_fake import (
     buy,
     make_event,
     portal_client,
     post_event,
-    stripe_on,
-    stripe_server,
 )
 from tests.test_certificates import PASSWORD as PFX_PASSWORD
 from tests.test_certificates import new_pfx
 from tests.test_certificates import upload as upload_over_api
+
+# The local Stripe (tests/stripe_fake.py): one server per test session, reset for each test.
+stripe_server = stripe_fake.stripe_server
+stripe_on = stripe_fake.stripe_on
 
 UPDATE = r"/v1/subscriptions/sub_\w+"
 
@@ -231,8 +234,13 @@ def test_a_decrease_and_an_upload_racing_for_the_last_seat_never_both_win(stripe
     browser = portal_client(customer)
     api = bearer_client(customer.user)
     pfx = new_pfx()
-    decrease = lambda: browser.post("/billing/seats/", {"subscription": row.pk, "seats": 2}, HTTP_HX_REQUEST="true")  # noqa: E731
-    upload = lambda: upload_over_api(api, pfx)  # noqa: E731
+
+    def decrease():
+        return browser.post("/billing/seats/", {"subscription": row.pk, "seats": 2}, HTTP_HX_REQUEST="true")
+
+    def upload():
+        return upload_over_api(api, pfx)
+
     decreased, uploaded = run_at_once([decrease, upload])
     decrease_won = "Seats updated" in decreased.content.decode()
     upload_won = uploaded.status_code == 201

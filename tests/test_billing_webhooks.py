@@ -18,7 +18,8 @@ from fiscobridge.billing.services import ensure_stripe_customer
 from fiscobridge.core import clock
 from fiscobridge.subscriptions.capacity import int_capacity_by_tier, int_trial, pos_capacity
 from fiscobridge.subscriptions.models import Source, Status, Subscription
-from tests.stripe_fake import (  # noqa: F401 (fixtures)
+from tests import stripe_fake
+from tests.stripe_fake import (
     DECLINED_CARD,
     GOOD_CARD,
     buy,
@@ -26,9 +27,11 @@ from tests.stripe_fake import (  # noqa: F401 (fixtures)
     post_event,
     sign,
     start_checkout_page,
-    stripe_on,
-    stripe_server,
 )
+
+# The local Stripe (tests/stripe_fake.py): one server per test session, reset for each test.
+stripe_server = stripe_fake.stripe_server
+stripe_on = stripe_fake.stripe_on
 
 URL = "/billing/webhook/"
 
