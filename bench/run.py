@@ -5,7 +5,12 @@ Measures, on PostgreSQL when it is reachable (else SQLite, said loudly):
   floor: no database, no session) over HTTP against `fiscobridge serve` (gunicorn, sync
   workers) at 1, 8 and 32 concurrent clients: requests/s, p50/p99 latency, errors, and the
   ratio of each API endpoint's throughput to the floor's;
-- `fiscobridge issue-keys --count 100000`: keys/s and the peak RSS of the process.
+- `fiscobridge issue-keys --count 100000`: keys/s and the peak RSS of the process;
+- the Partner Portal's keys list page with 1,000,000 keys for one partner (PostgreSQL only):
+  the first page, a deep page, filtered searches and the dashboard, p50/p99 ms
+  (bench/partner_list.py).
+
+`--only http,issuance,partner-list` (or `--skip …`) picks the parts; all three by default.
 
 Everything runs in a throwaway database and data directory, dropped at the end. There are no
 timing thresholds: the exit status is non-zero only when something failed (an unexpected HTTP
@@ -35,6 +40,7 @@ from bench.load import Request, json_check, run_level
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results.json"
+PARTS = ("http", "issuance", "partner-list")
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/postgres"
 CODE_RE = re.compile(r"^POS-[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}$")  # SPEC 2.1: digits 2-9 and A-Z
 
@@ -341,10 +347,25 @@ def parse_args(argv):
     parser.add_argument("--accounts", type=int, default=8, help="customer accounts (default 8)")
     parser.add_argument("--tokens-per-account", type=int, default=4, help="API tokens per account (default 4)")
     parser.add_argument("--issue-count", type=int, default=100_000, help="keys in the issuance run (default 100000)")
+    parser.add_argument("--partner-keys", type=int, default=1_000_000,
+                        help="keys loaded for the partner-list benchmark (default 1000000)")
+    parser.add_argument("--partner-repeat", type=int, default=30,
+                        help="measured requests per partner-list case (default 30)")
+    parser.add_argument("--only", default="", metavar="PARTS",
+                        help=f"run only these parts, comma-separated: {', '.join(PARTS)}")
+    parser.add_argument("--skip", default="", metavar="PARTS", help="skip these parts, comma-separated")
     parser.add_argument("--sqlite", action="store_true", help="use SQLite even when PostgreSQL is reachable")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS.relative_to(ROOT)})")
     args = parser.parse_args(argv)
     args.levels = [int(x) for x in args.clients.split(",") if x.strip()]
+    only = [x.strip() for x in args.only.split(",") if x.strip()]
+    skip = [x.strip() for x in args.skip.split(",") if x.strip()]
+    unknown = [x for x in only + skip if x not in PARTS]
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; the parts are {', '.join(PARTS)}")
+    args.parts = [part for part in PARTS if (not only or part in only) and part not in skip]
+    if not args.parts:
+        parser.error("nothing left to run")
     return args
 
 
@@ -360,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "clients": args.levels,
                      "gunicorn_workers": args.workers, "gunicorn_worker_class": "sync",
                      "accounts": args.accounts, "tokens": args.accounts * args.tokens_per_account,
-                     "issue_count": args.issue_count},
+                     "issue_count": args.issue_count, "parts": args.parts,
+                     "partner_keys": args.partner_keys, "partner_repeat": args.partner_repeat},
         "http": {},
         "problems": [],
     }
@@ -406,6 +428,21 @@ def run_all(args, scratch: Path, db: Database, results: dict, problems: list[str
 
     log("migrating the bench database")
     run_checked([*cli_argv(), "manage", "migrate", "--no-input", "-v", "0"], env, "migrate")
+    if "http" in args.parts:
+        partner = run_http(args, scratch, db, env, results, problems)
+    elif "issuance" in args.parts:
+        tenants = json.loads(run_checked([sys.executable, "-m", "bench.tenants", "setup", "0", "0"], env,
+                                         "tenant setup").strip().splitlines()[-1])
+        partner = tenants["partner_email"]
+    if "issuance" in args.parts:
+        run_issuance(args, scratch, env, partner, results)
+    # Last: its million keys would otherwise sit in the database under the HTTP rows.
+    if "partner-list" in args.parts:
+        run_partner_list(args, db, env, results, problems)
+
+
+def run_http(args, scratch: Path, db: Database, env: dict, results: dict, problems: list[str]) -> str:
+    """The HTTP rows; returns the e-mail of the bench partner (for the issuance run)."""
     log(f"creating 1 partner, {args.accounts} customer accounts, {args.accounts * args.tokens_per_account} API tokens")
     tenants = json.loads(run_checked([sys.executable, "-m", "bench.tenants", "setup", str(args.accounts),
                                       str(args.tokens_per_account)], env, "tenant setup").strip().splitlines()[-1])
@@ -496,7 +533,10 @@ def run_all(args, scratch: Path, db: Database, results: dict, problems: list[str
                for c in args.levels}
         for name, s in (("activate", activate), ("validate", validate))
     }
+    return partner
 
+
+def run_issuance(args, scratch: Path, env: dict, partner: str, results: dict) -> None:
     # Issuance, with the server stopped so that nothing competes for the CPU.
     log("measuring CLI start-up: issue-keys --count 1")
     _, startup = issue_to_csv(env, partner, 1, scratch / "issue-1.csv")
@@ -519,14 +559,59 @@ def run_all(args, scratch: Path, db: Database, results: dict, problems: list[str
     log(f"issued {args.issue_count} keys in {big['wall_s']:.1f}s, peak RSS {big['peak_rss_mib']:.0f} MiB")
 
 
+def run_partner_list(args, db: Database, env: dict, results: dict, problems: list[str]) -> None:
+    """The Partner Portal's keys list at 1,000,000 keys (bench/partner_list.py, in a child)."""
+    if db.vendor != "postgresql":
+        note = "skipped: the partner-list benchmark loads its keys with PostgreSQL's generate_series"
+        results["partner_list"] = {"skipped": note}
+        log(f"partner-list {note}")
+        return
+    log(f"partner-list: loading {args.partner_keys:,} keys for one partner, then timing its pages "
+        f"({args.partner_repeat} requests per case)")
+    out = run_checked([sys.executable, "-m", "bench.partner_list", "--keys", str(args.partner_keys),
+                       "--repeat", str(args.partner_repeat)], env, "partner-list benchmark")
+    data = json.loads(out.strip().splitlines()[-1])
+    results["partner_list"] = data
+    log(f"partner-list: {data['keys']:,} keys loaded in {data['load_s']:.0f}s")
+    for name, case in data["cases"].items():
+        log(f"{name:>13}  p50 {case['p50_ms']:7.2f} ms  p99 {case['p99_ms']:7.2f} ms  rows {case['rows_on_page']}")
+        if name in ("first", "deep", "filtered") and case["rows_on_page"] == 0:
+            problems.append(f"partner-list {name}: the page showed no keys")
+
+
 # --------------------------------------------------------------------------- report
 
 
 def print_report(results: dict) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     console = Console(width=110)
+    machine, settings = results["machine"], results["settings"]
+    if results["http"]:
+        _print_http(console, results)
+    _print_issuance(console, results)
+    _print_partner_list(console, results)
+    if results.get("rows_disturbed_by_other_work"):
+        console.print(f"[bold yellow]WARNING: other work on the machine used more than a quarter of the CPUs during "
+                      f"{len(results['rows_disturbed_by_other_work'])} of the HTTP rows "
+                      f"({', '.join(results['rows_disturbed_by_other_work'])}): their figures are lower than "
+                      f"on an idle machine.[/]")
+    console.print(f"database: {results.get('database')}"
+                  + (f" — [bold red]{results['database_note']}[/]" if results.get("database_note") else "")
+                  + f"; parts: {', '.join(settings.get('parts', PARTS))}"
+                  + f"; load average {machine['load_average_at_start']} → {machine.get('load_average_at_end')}"
+                  + f"; total {results.get('total_wall_s')}s")
+    if results["http"]:
+        console.print("healthz = GET /healthz, validate = POST /api/v1/keys/validate, activate = POST "
+                      "/api/v1/keys/activate (a fresh key each time). ÷ floor: req/s divided by healthz req/s at "
+                      "the same concurrency. CPU: cores busy during the row in the bench client process / the "
+                      "gunicorn workers / the PostgreSQL backends / the whole machine, other work included.")
+    sys.stdout.flush()
+
+
+def _print_http(console, results: dict) -> None:
+    from rich.table import Table
+
     machine, settings = results["machine"], results["settings"]
     db = results.get("database_version") or results.get("database")
     title = (f"FiscoBridge bench — {db}, gunicorn {settings['gunicorn_workers']} sync workers, "
@@ -552,6 +637,11 @@ def print_report(results: dict) -> None:
         if name != "activate" and results["http"].get(name):
             table.add_section()
     console.print(table)
+
+
+def _print_issuance(console, results: dict) -> None:
+    from rich.table import Table
+
     issuance = results.get("issuance")
     if issuance:
         issue = Table(title="Key issuance (fiscobridge issue-keys, one process)", title_justify="left")
@@ -561,20 +651,37 @@ def print_report(results: dict) -> None:
                       _fmt(issuance["keys_per_s_excluding_startup"], "{:,.0f}"), f"{issuance['peak_rss_mib']:.1f}",
                       f"{issuance['cli_startup_s']:.2f}")
         console.print(issue)
-    if results.get("rows_disturbed_by_other_work"):
-        console.print(f"[bold yellow]WARNING: other work on the machine used more than a quarter of the CPUs during "
-                      f"{len(results['rows_disturbed_by_other_work'])} of the HTTP rows "
-                      f"({', '.join(results['rows_disturbed_by_other_work'])}): their figures are lower than "
-                      f"on an idle machine.[/]")
-    console.print(f"database: {results.get('database')}"
-                  + (f" — [bold red]{results['database_note']}[/]" if results.get("database_note") else "")
-                  + f"; load average {machine['load_average_at_start']} → {machine.get('load_average_at_end')}"
-                  + f"; total {results.get('total_wall_s')}s")
-    console.print("healthz = GET /healthz, validate = POST /api/v1/keys/validate, activate = POST "
-                  "/api/v1/keys/activate (a fresh key each time). ÷ floor: req/s divided by healthz req/s at the "
-                  "same concurrency. CPU: cores busy during the row in the bench client process / the gunicorn "
-                  "workers / the PostgreSQL backends / the whole machine, other work included.")
-    sys.stdout.flush()
+
+
+PARTNER_CASES = {
+    "first": "first page",
+    "deep": "deep page (5,000 keys from the end)",
+    "filtered": "available + newest batch's order no.",
+    "filtered_old": "available + oldest batch's order no.",
+    "hint": "available + a key's last group",
+    "dashboard": "dashboard (counts, 90-day chart)",
+}
+
+
+def _print_partner_list(console, results: dict) -> None:
+    from rich.table import Table
+
+    data = results.get("partner_list")
+    if not data:
+        return
+    if data.get("skipped"):
+        console.print(f"[bold yellow]Partner keys list: {data['skipped']}[/]")
+        return
+    table = Table(title=f"Partner Portal at {data['keys']:,} keys of one partner ({data['batches']} batches, loaded in "
+                        f"{data['load_s']:.0f}s) — full HTML page via Django's test Client, "
+                        f"{data['repeat']} requests per row", title_justify="left")
+    for header, justify in (("page", "left"), ("rows", "right"), ("p50 ms", "right"), ("p99 ms", "right"),
+                            ("mean ms", "right"), ("list query: plan (its time in PostgreSQL)", "left")):
+        table.add_column(header, justify=justify)
+    for name, case in data["cases"].items():
+        table.add_row(PARTNER_CASES.get(name, name), str(case["rows_on_page"]), f"{case['p50_ms']:.2f}",
+                      f"{case['p99_ms']:.2f}", f"{case['mean_ms']:.2f}", case.get("plan") or "—")
+    console.print(table)
 
 
 def _fmt(value, pattern: str = "{:.2f}") -> str:
