@@ -385,6 +385,8 @@ def test_filters_keep_the_address_bar_in_step(reseller, issue):
     issue()
     response = browser_for(reseller).get("/partner/keys/table/?status=available&product=pos&q=&batch=")
     assert response["HX-Push-Url"] == "/partner/keys/?status=available&product=pos"
+    # Screen readers hear a one-line summary of the new table, not the table itself.
+    assert re.search(r'<p id="keys-status"[^>]*hx-swap-oob="true">1 key shown</p>', response.content.decode())
 
 
 # --------------------------------------------------------------------------- export

@@ -96,7 +96,7 @@ def _issue_response(request, template: str, context: dict):
 @never_cache  # the answer may hold codes: no browser or proxy may keep a copy
 @require_http_methods(["GET", "POST"])
 @partner_page
-@sensitive_variables("issued", "codes", "context")
+@sensitive_variables("issued")
 def issue(request, partner):
     if request.method == "GET":
         return _issue_response(request, "partners/issue/_form.html",
@@ -211,7 +211,7 @@ def keys(request, partner):
 def keys_table(request, partner):
     """The table alone, for htmx: the address bar follows the filters, so reload and back work."""
     context = _table_context(request, partner)
-    response = render(request, "partners/keys/_table.html", context)
+    response = render(request, "partners/keys/_table.html", {**context, "announce": True})
     cursor = request.GET.get("cursor", "")[:64]
     query = _query_string(context["filters"], cursor=cursor if context["paged"] else "")
     response["HX-Push-Url"] = reverse("partners:keys") + (f"?{query}" if query else "")
