@@ -117,7 +117,8 @@ def issue(request, partner):
             form.add_error(error.details.get("field") if error.details.get("field") in form.fields else None,
                            error.message)
         else:
-            # issue_keys has committed by now: the e-mail goes out only for keys that exist.
+            # issue_keys has committed by now (requests are not wrapped in a transaction), so
+            # the e-mail only ever carries a key that exists.
             emailed = None
             if data["email"] and len(issued.keys) == 1:
                 key = ActivationKey.objects.get(pk=issued.keys[0].id)
