@@ -7,8 +7,10 @@ from fiscobridge.api.api import api
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("billing/", include("fiscobridge.billing.urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("", include("django.contrib.auth.urls")),
+    path("partner/", include("fiscobridge.partners.urls")),
     path("", include("fiscobridge.portal.urls")),
 ]
 

@@ -8,6 +8,8 @@ from django.views.decorators.http import require_GET, require_POST
 from fiscobridge.accounts.models import ApiToken
 from fiscobridge.accounts.services import create_api_token, revoke_api_token
 from fiscobridge.audit.models import Event
+from fiscobridge.billing.config import purchase_options, stripe_enabled
+from fiscobridge.billing.queries import has_stripe_customer
 from fiscobridge.portal.access import customer_page
 from fiscobridge.portal.summaries import int_seats, pos_seats
 from fiscobridge.subscriptions.models import Product, Source, Status, Subscription, Tier
@@ -17,6 +19,8 @@ def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     if user.is_authenticated and user.account_id:
         return redirect("pos_manager")
+    if user.is_authenticated and user.partner_id:
+        return redirect("partners:dashboard")
     if user.is_authenticated and user.is_staff:
         return redirect("admin:index")
     return render(request, "portal/home.html")
@@ -46,7 +50,8 @@ def subscriptions(request, account):
         for tier in Tier
     ]
     return render(request, "portal/subscriptions.html", {
-        "active_nav": "subscriptions",
+        "active_nav": "subscriptions", "stripe_enabled": stripe_enabled(),
+        "has_stripe_customer": has_stripe_customer(account),
         "pos_seats": pos_seats(account), "pos_current": pos_current,
         "int_groups": [g for g in int_groups if g["rows"]], "trial": tiers.get("trial"),
         "past": sorted(pos_past + int_past, key=lambda s: s.expires_at, reverse=True),
@@ -65,7 +70,9 @@ def buy_pos_license(request, account):
         "ends_at": max((s.expires_at for s in active), default=None),
         "has_stripe": any(s.source == Source.STRIPE for s in active),
         "has_key": any(s.source == Source.KEY for s in active),
-        "product": "pos",
+        "stripe_rows": [s for s in active if s.source == Source.STRIPE],
+        "stripe_enabled": stripe_enabled(), "has_stripe_customer": has_stripe_customer(account),
+        "purchase": purchase_options("pos"), "product": "pos",
     })
 
 
@@ -78,6 +85,9 @@ ACTION_LABELS = {
     "connection.removed": "Connection removed", "login.succeeded": "Signed in",
     "redeem.locked_out": "Key attempts locked", "api_token.created": "API token created",
     "api_token.revoked": "API token revoked", "account.created": "Account created",
+    "subscription.changed": "Subscription changed", "billing.customer.created": "Stripe customer created",
+    "billing.checkout.started": "Checkout started", "billing.checkout.completed": "Checkout completed",
+    "billing.portal.opened": "Opened Manage in Stripe", "stripe.event.handled": "Stripe event applied",
 }
 
 
