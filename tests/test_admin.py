@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from fiscobridge.accounts.models import Account, ApiToken, Partner, User
 from fiscobridge.audit.models import Event
-from fiscobridge.integrations.models import Connection, ConnectionStatus
+from fiscobridge.integrations.models import ConnectionStatus
 from fiscobridge.integrations.services import create_connection, record_invoice_usage
 from fiscobridge.keys.codes import parse_key
 from fiscobridge.keys.issuance import code_digest
@@ -21,7 +21,7 @@ from fiscobridge.notifications.models import EmailKind, EmailStatus, OutboundEma
 from fiscobridge.pos.models import Certificate, CertificateStatus
 from fiscobridge.pos.services import upload_certificate
 from fiscobridge.subscriptions.models import Subscription
-from tests.conftest import PASSWORD, post_json
+from tests.conftest import post_json
 from tests.test_certificates import PASSWORD as PFX_PASSWORD
 from tests.test_certificates import new_pfx
 

@@ -24,7 +24,6 @@ from fiscobridge.keys.services import revoke_key, void_key
 from fiscobridge.notifications import services as notifications
 from fiscobridge.notifications.models import EmailKind, EmailStatus, OutboundEmail
 from fiscobridge.notifications.services import (
-    queue_due_reminders,
     queue_key_voided_emails,
     send_outbound,
     send_reminders,

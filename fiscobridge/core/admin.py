@@ -124,3 +124,22 @@ def changelist_link(model, text, **params):
     url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
     query = "&".join(f"{key}={value}" for key, value in params.items())
     return format_html('<a href="{}?{}">{}</a>', url, query, text)
+
+
+class DisplayStatusFilter(admin.SimpleListFilter):
+    """Filter by the status people see, derived (e.g. `expired`) as well as stored.
+
+    Subclasses set `statuses`; the queryset must offer `with_display_status(status)`.
+    """
+
+    title = "status"
+    parameter_name = "status"
+    statuses: list[str] = []
+
+    def lookups(self, request, model_admin):
+        return [(status, status.capitalize()) for status in self.statuses]
+
+    def queryset(self, request, queryset):
+        if self.value() in self.statuses:
+            return queryset.with_display_status(self.value())
+        return queryset

@@ -6,26 +6,17 @@ import re
 from django.contrib import admin
 
 from fiscobridge.core import clock
-from fiscobridge.core.admin import ReadOnlyAdmin, admin_link, changelist_link, confirmed_action, count_of
+from fiscobridge.core.admin import DisplayStatusFilter, ReadOnlyAdmin, admin_link, changelist_link, confirmed_action, count_of
 from fiscobridge.keys.models import DISPLAY_STATUSES, ActivationKey, KeyBatch, KeyStatus
 from fiscobridge.keys.services import revoke_key, void_key
 
 HINT_TAIL = re.compile(r"[A-Za-z0-9]{4}$")
 
 
-class KeyDisplayStatusFilter(admin.SimpleListFilter):
+class KeyDisplayStatusFilter(DisplayStatusFilter):
     """The status a partner sees: `expired` and `voided` are derived, never stored."""
 
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [(status, status.capitalize()) for status in DISPLAY_STATUSES]
-
-    def queryset(self, request, queryset):
-        if self.value() in DISPLAY_STATUSES:
-            return queryset.with_display_status(self.value())
-        return queryset
+    statuses = DISPLAY_STATUSES
 
 
 @admin.register(KeyBatch)

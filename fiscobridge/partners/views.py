@@ -22,8 +22,6 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from fiscobridge.accounts.models import ApiToken
-from fiscobridge.accounts.services import create_api_token, revoke_api_token
 from fiscobridge.audit.models import Event
 from fiscobridge.core import clock
 from fiscobridge.core.errors import DomainError, InvalidInput, NotFound
@@ -36,6 +34,7 @@ from fiscobridge.keys.models import DISPLAY_STATUSES, ActivationKey, KeyBatch
 from fiscobridge.keys.queries import get_key_for_partner, lookup_key_for_partner, search_keys
 from fiscobridge.keys.services import revoke_key
 from fiscobridge.partners.access import partner_page
+from fiscobridge.portal.tokens import revoke_own_token, tokens_page
 from fiscobridge.partners.charts import bar_chart
 from fiscobridge.partners.dashboard import STATUS_ORDER, activations_by_day, stock_by_package, totals
 from fiscobridge.partners.emails import email_key_to_customer
@@ -374,28 +373,14 @@ def lookup(request, partner):
 # --------------------------------------------------------------------------- API tokens
 
 
-def _tokens(request):
-    return ApiToken.objects.filter(user=request.user).order_by("-created_at")
-
-
 @never_cache  # a new token is shown in this answer
 @require_http_methods(["GET", "POST"])
 @partner_page
 def api_tokens(request, partner):
-    created = None
-    if request.method == "POST":
-        name = request.POST.get("name", "").strip()[:100] or "API token"
-        created = create_api_token(user=request.user, name=name)
-    return render(request, "partners/tokens.html", {"active_nav": "tokens", "tokens": _tokens(request),
-                                                    "created": created})
+    return tokens_page(request, template="partners/tokens.html")
 
 
 @require_POST
 @partner_page
 def revoke_token(request, partner, token_id: int):
-    token = _tokens(request).filter(pk=token_id).first() if is_storable_id(token_id) else None
-    if token is None:
-        raise Http404
-    revoke_api_token(token=token, actor=request.user)
-    messages.success(request, f"Token “{token.name}” revoked.")
-    return redirect("partners:api_tokens")
+    return revoke_own_token(request, token_id, back_to="partners:api_tokens")

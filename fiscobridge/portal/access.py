@@ -1,4 +1,4 @@
-"""Who may see a Client Portal page: signed-in users of a customer account."""
+"""Who may see a portal page: signed-in users of one kind of tenant."""
 
 from functools import wraps
 
@@ -8,22 +8,30 @@ from django.http import HttpResponse
 from django.shortcuts import render
 
 
-def customer_page(view):
-    """Anonymous → the login page (htmx: a client-side redirect); non-customers → 403 page.
+def tenant_page(tenant_attr: str, forbidden_template: str):
+    """A view decorator for the pages of one tenant kind (`account` or `partner`).
 
-    The wrapped view receives the account as its second argument; every query in it starts
-    from that account, so another account's object is simply not found (404).
+    Anonymous → the login page (htmx: a client-side redirect); a user of another kind → a 403
+    page saying whose portal this is. The wrapped view receives the tenant as its second
+    argument; every query in it starts from that tenant, so another tenant's object is simply
+    not found (404, never 403).
     """
 
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            if getattr(request, "htmx", False):
-                return HttpResponse(status=204, headers={"HX-Redirect": settings.LOGIN_URL})
-            return redirect_to_login(request.get_full_path())
-        account = request.user.account
-        if account is None:
-            return render(request, "portal/not_customer.html", status=403)
-        return view(request, account, *args, **kwargs)
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                if getattr(request, "htmx", False):
+                    return HttpResponse(status=204, headers={"HX-Redirect": settings.LOGIN_URL})
+                return redirect_to_login(request.get_full_path())
+            tenant = getattr(request.user, tenant_attr)
+            if tenant is None:
+                return render(request, forbidden_template, status=403)
+            return view(request, tenant, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorator
+
+
+customer_page = tenant_page("account", "portal/not_customer.html")

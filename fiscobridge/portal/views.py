@@ -1,17 +1,17 @@
 """Client Portal pages that no single domain owns: home, Billing, Activity, API tokens."""
 
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from fiscobridge.accounts.models import ApiToken
-from fiscobridge.accounts.services import create_api_token, revoke_api_token
 from fiscobridge.audit.models import Event
 from fiscobridge.billing.config import purchase_options, stripe_enabled
 from fiscobridge.billing.queries import has_stripe_customer
 from fiscobridge.portal.access import customer_page
 from fiscobridge.portal.summaries import int_seats, pos_seats
+from fiscobridge.portal.tokens import revoke_own_token, tokens_page
 from fiscobridge.subscriptions.models import Product, Source, Status, Subscription, Tier
 
 
@@ -101,29 +101,17 @@ def activity(request, account):
     return render(request, "portal/activity.html", {"active_nav": "activity", "page": page, "rows": rows})
 
 
-def _tokens(request):
-    return ApiToken.objects.filter(user=request.user).order_by("-created_at")
-
-
+@never_cache  # a new token is shown in this answer
+@require_http_methods(["GET", "POST"])
 @customer_page
 def api_tokens(request, account):
-    created = None
-    if request.method == "POST":
-        name = request.POST.get("name", "").strip()[:100] or "API token"
-        created = create_api_token(user=request.user, name=name)
-    return render(request, "portal/tokens.html", {
-        "active_nav": "tokens", "tokens": _tokens(request), "created": created,
-    })
+    return tokens_page(request, template="portal/tokens.html")
 
 
 @require_POST
 @customer_page
 def revoke_token(request, account, token_id: int):
-    token = _tokens(request).filter(pk=token_id).first()
-    if token is None:
-        raise Http404
-    revoke_api_token(token=token, actor=request.user)
-    return redirect("api_tokens")
+    return revoke_own_token(request, token_id, back_to="api_tokens")
 
 
 def not_found(request, exception=None):

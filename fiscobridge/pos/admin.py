@@ -3,22 +3,13 @@ fields are whitelisted); revoking goes through the service, which frees the seat
 
 from django.contrib import admin
 
-from fiscobridge.core.admin import ReadOnlyAdmin, confirmed_action
+from fiscobridge.core.admin import DisplayStatusFilter, ReadOnlyAdmin, confirmed_action
 from fiscobridge.pos.models import DISPLAY_STATUSES, Certificate
 from fiscobridge.pos.services import revoke_certificate
 
 
-class CertificateStatusFilter(admin.SimpleListFilter):
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [(status, status.capitalize()) for status in DISPLAY_STATUSES]
-
-    def queryset(self, request, queryset):
-        if self.value() in DISPLAY_STATUSES:
-            return queryset.with_display_status(self.value())
-        return queryset
+class CertificateStatusFilter(DisplayStatusFilter):
+    statuses = DISPLAY_STATUSES
 
 
 @admin.register(Certificate)
