@@ -7,10 +7,12 @@ behaviour (SQLite serialises writers with BEGIN IMMEDIATE).
 from collections import Counter
 
 import pytest
+from django.test import Client
 
 from fiscobridge.accounts.services import create_account
 from fiscobridge.keys.models import ActivationKey, KeyStatus
 from fiscobridge.subscriptions.models import Subscription
+
 from tests.concurrency import bearer_client, outcome, run_at_once
 from tests.conftest import post_json
 
@@ -67,3 +69,27 @@ def test_two_keys_cannot_both_renew_one_subscription(customer, issue):
     # Nothing half-written: the losing keys are still available for another try.
     assert ActivationKey.objects.filter(status=KeyStatus.AVAILABLE).count() == 7
     assert Subscription.objects.filter(renews_id=target).count() == 1
+
+
+def test_one_issue_form_issues_one_batch_however_often_it_is_sent_at_once(reseller):
+    """A double click or two tabs: the form's one-time token lets exactly one request issue."""
+    import re
+
+    from fiscobridge.keys.models import KeyBatch
+
+    first = Client()
+    first.force_login(reseller.user)
+    page = first.get("/partner/issue/").content.decode()
+    browsers = [first]
+    for _ in range(5):  # the same browser session, sent again at the same moment
+        again = Client()
+        again.cookies = first.cookies
+        browsers.append(again)
+    nonce = re.search(r'name="nonce" value="([^"]+)"', page).group(1)
+    form = {"product": "pos", "tier": "", "seats": 1, "months": 12, "quantity": 3, "reference": "", "redeem_by": "",
+            "email": "", "nonce": nonce}
+    results = run_at_once([lambda b=b: b.post("/partner/issue/", form) for b in browsers])
+    assert all(getattr(r, "status_code", None) == 200 for r in results), results
+    assert KeyBatch.objects.count() == 1
+    shown = [r for r in results if "Copy all codes" in r.content.decode()]
+    assert len(shown) == 1  # the one batch's codes reach exactly one answer

@@ -9,6 +9,7 @@ import base64
 import binascii
 import csv
 import secrets
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -34,6 +35,7 @@ from fiscobridge.keys.models import DISPLAY_STATUSES, ActivationKey, KeyBatch
 from fiscobridge.keys.queries import get_key_for_partner, lookup_key_for_partner, search_keys
 from fiscobridge.keys.services import revoke_key
 from fiscobridge.partners.access import partner_page
+from fiscobridge.partners.models import IssueFormNonce
 from fiscobridge.portal.tokens import revoke_own_token, tokens_page
 from fiscobridge.partners.charts import bar_chart
 from fiscobridge.partners.dashboard import STATUS_ORDER, activations_by_day, stock_by_package, totals
@@ -63,24 +65,22 @@ def dashboard(request, partner):
 
 # --------------------------------------------------------------------------- issue keys
 
-FORM_NONCES = "partner_issue_forms"  # session: nonces of issue forms shown and not yet used
+NONCE_LIFETIME = timedelta(days=1)
 
 
 def _form_nonce(request) -> str:
-    """A one-time token for the issue form, so a re-sent POST (reload, back, double click
-    without JavaScript) never issues a second batch."""
-    nonce = secrets.token_urlsafe(16)
-    request.session[FORM_NONCES] = [*request.session.get(FORM_NONCES, [])[-19:], nonce]
-    return nonce
+    """A one-time token for the issue form, so a re-sent POST (reload, back, double click,
+    two tabs) never issues a second batch."""
+    IssueFormNonce.objects.filter(user=request.user, created_at__lt=clock.now() - NONCE_LIFETIME).delete()
+    return IssueFormNonce.objects.create(user=request.user, nonce=secrets.token_urlsafe(24)).nonce
 
 
 def _use_form_nonce(request, nonce: str) -> bool:
-    pending = request.session.get(FORM_NONCES, [])
-    if not nonce or nonce not in pending:
+    """Claim the token: of two requests carrying it, exactly one deletes the row."""
+    if not nonce or len(nonce) > 64:
         return False
-    pending.remove(nonce)
-    request.session[FORM_NONCES] = pending
-    return True
+    deleted, _ = IssueFormNonce.objects.filter(user=request.user, nonce=nonce).delete()
+    return deleted == 1
 
 
 def _issue_response(request, template: str, context: dict):
