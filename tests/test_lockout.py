@@ -187,3 +187,11 @@ def test_limits_are_settings(customer, settings):
     with time_machine.travel(START, tick=False):
         fail(customer.client, 2)
         assert_locked(attempt(customer.client, generate_code("pos")), 60)
+
+
+def test_a_lock_answers_before_a_malformed_body_is_refused(customer):
+    with time_machine.travel(START, tick=False):
+        fail(customer.client, 5)
+        for body in ({"key": "x" * 500, "product": "pos"}, {"key": generate_code("pos")}, {"product": "pos"}):
+            assert_locked(post_json(customer.client, ACTIVATE, body), 900)
+            assert_locked(post_json(customer.client, VALIDATE, body), 900)

@@ -137,3 +137,15 @@ def test_revoke_with_reason(reseller, customer):
     assert revoked.json()["error"]["code"] == "not_available"
     event = Event.objects.get(action="key.revoked")
     assert event.details == {"reason": "Customer cancelled"} and event.actor == reseller.user
+
+
+def test_a_full_key_in_the_search_is_reduced_to_its_last_group(reseller):
+    code = issue_api(reseller, quantity=1).json()["keys"][0]["code"]
+    page = reseller.client.get(KEYS, {"q": code}).json()
+    assert [item["hint"] for item in page["items"]] == [f"POS-••••-••••-{code[-4:]}"]
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(reseller.user)
+    html = browser.get("/partner/keys/", {"q": code}).content.decode()
+    assert code not in html and code[4:] not in html and f'value="{code[-4:]}"' in html

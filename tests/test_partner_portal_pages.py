@@ -554,3 +554,14 @@ def test_bar_chart_geometry():
     assert [label.day.day for label in chart.labels] == [2, 4]
     empty = bar_chart([(date(2027, 1, 1), 0)])
     assert empty.total == 0 and empty.busiest is None and [t.value for t in empty.ticks] == [0, 1]
+
+
+def test_e_mailing_a_key_is_off_without_a_mail_server(reseller, settings):
+    """The console backend would print the code into the server log: the feature is off instead."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(reseller.user)
+    page = browser.get("/partner/issue/").content.decode()
+    assert "no mail server configured" in page and 'name="email"' not in page

@@ -170,3 +170,23 @@ def test_upload_page_refuses_a_file_over_one_megabyte(customer, issue):
     response = browser_for(customer).post("/pos/certificates/upload/", {"file": big, "password": "x"})
     assert b"larger than 1 MB" in response.content and b'data-error-code="certificate_too_large"' in response.content
     assert not Certificate.objects.exists()
+
+
+def test_activity_shows_staff_as_fiscobridge_without_their_address(customer, staff, issue):
+    from fiscobridge.keys.models import ActivationKey
+    from fiscobridge.keys.services import void_key
+
+    [code] = issue()
+    browser_for(customer).post("/keys/activate/", {"key": code, "product": "pos"})
+    void_key(key=ActivationKey.objects.get(), reason="chargeback", actor=staff.user, ip="198.51.100.77")
+    page = browser_for(customer).get("/activity/").content.decode()
+    assert "Key voided by FiscoBridge" in page
+    assert staff.user.email not in page and "198.51.100.77" not in page
+
+
+def test_odd_digits_in_form_fields_are_not_a_server_error(customer, reseller, issue):
+    [code] = issue()
+    response = browser_for(customer).post("/keys/activate/", {"key": code, "product": "pos", "renew": "²"})
+    assert response.status_code == 200 and b"Key activated" in response.content
+    assert browser_for(reseller).get("/partner/keys/", {"batch": "²"}).status_code == 200
+    assert browser_for(customer).post("/pos/certificates/revoke/", {"uid": "\x00"}).status_code == 404

@@ -1,5 +1,6 @@
 """Audit portal logins and failed logins (SPEC 7)."""
 
+from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 
@@ -21,4 +22,12 @@ def _login_failed(sender, credentials, request=None, **kwargs):
     record_event(
         action="login.failed", ip=client_ip(request) if request else None,
         details={"email": str(credentials.get("username", ""))[:254]},
+    )
+
+
+@receiver(user_locked_out)
+def _locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
+    record_event(
+        action="login.locked_out", ip=ip_address or (client_ip(request) if request else None),
+        details={"email": str(username or "")[:254]},
     )

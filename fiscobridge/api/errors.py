@@ -7,7 +7,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from fiscobridge.api.auth import requester_for
 from fiscobridge.core.errors import DomainError
+from fiscobridge.keys.limits import ensure_not_locked
 from fiscobridge.keys.errors import TooManyAttempts
 
 logger = logging.getLogger("fiscobridge.api")
@@ -34,6 +36,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(ValidationError)
     def _invalid(request, exc: ValidationError):
+        locked = _lockout_first(request)
+        if locked is not None:
+            return _domain(request, locked)
         return error_response(
             api, request, 422, "invalid_request", "The request is not valid",
             {"errors": _validation_errors(exc.errors)},
@@ -61,3 +66,18 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def _unexpected(request, exc):
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(api, request, 500, "internal_error", "Something went wrong on our side")
+
+
+REDEEM_PATHS = ("/api/v1/keys/validate", "/api/v1/keys/activate")
+
+
+def _lockout_first(request: HttpRequest) -> TooManyAttempts | None:
+    """SPEC 2.5 row 1: a locked requester hears `too_many_attempts` before anything else, even
+    before a malformed body is refused (the schema runs before the view)."""
+    if request.path not in REDEEM_PATHS or getattr(getattr(request, "user", None), "account", None) is None:
+        return None
+    try:
+        ensure_not_locked(requester_for(request))
+    except TooManyAttempts as locked:
+        return locked
+    return None

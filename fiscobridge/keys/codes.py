@@ -116,3 +116,14 @@ def normalize(raw: str, default_product: str | None = None) -> str:
 def hint_of(canonical: str) -> str:
     """The display hint `POS-••••-••••-XXXX`: only the last group is ever shown again."""
     return f"{canonical[:3]}-{MASK}-{MASK}-{canonical[-4:]}"
+
+
+def search_term(q: str) -> str:
+    """What a search may carry: a full key pasted into a search box becomes its last group.
+
+    Search terms travel in URLs (and so into access logs and browser history); a key never may.
+    """
+    try:
+        return parse_key(q).canonical[-4:]
+    except KeyFormatError:
+        return q

@@ -7,6 +7,9 @@ from fiscobridge.core.clock import parse_deadline
 from fiscobridge.subscriptions.models import Product, Tier
 
 
+CONSOLE_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+
 class IssueForm(forms.Form):
     product = forms.ChoiceField(choices=Product.choices, initial=Product.POS)
     tier = forms.ChoiceField(choices=[("", "—"), *Tier.choices], required=False,
@@ -28,6 +31,11 @@ class IssueForm(forms.Form):
         limit = settings.KEY_ISSUE_MAX_PER_REQUEST  # a setting, so the field is built per form
         self.fields["quantity"] = forms.IntegerField(min_value=1, max_value=limit, initial=1, label="Number of keys",
                                                      help_text=f"1 to {limit:,}")
+        # The console backend prints messages to the server log: a key must never go there, so
+        # without a real mail server the feature is off (SPEC 5.1: a clear notice, no crash).
+        self.can_email = settings.EMAIL_BACKEND != CONSOLE_BACKEND
+        if not self.can_email:
+            del self.fields["email"]
 
     def clean(self):
         data = super().clean()

@@ -28,7 +28,7 @@ from fiscobridge.core import clock
 from fiscobridge.core.errors import DomainError, InvalidInput, NotFound
 from fiscobridge.core.ids import is_storable_id
 from fiscobridge.core.net import client_ip
-from fiscobridge.keys.codes import KeyFormatError, squash
+from fiscobridge.keys.codes import KeyFormatError, search_term, squash
 from fiscobridge.keys.errors import InvalidKeyFormat
 from fiscobridge.keys.issuance import issue_keys
 from fiscobridge.keys.models import DISPLAY_STATUSES, ActivationKey, KeyBatch
@@ -119,12 +119,12 @@ def issue(request, partner):
             # issue_keys has committed by now (requests are not wrapped in a transaction), so
             # the e-mail only ever carries a key that exists.
             emailed = None
-            if data["email"] and len(issued.keys) == 1:
+            if data.get("email") and len(issued.keys) == 1:
                 key = ActivationKey.objects.get(pk=issued.keys[0].id)
-                emailed = email_key_to_customer(key=key, code=issued.keys[0].code, to=data["email"], partner=partner,
+                emailed = email_key_to_customer(key=key, code=issued.keys[0].code, to=data.get("email"), partner=partner,
                                                 actor=request.user, ip=client_ip(request))
             return _issue_response(request, "partners/issue/_issued.html", {
-                "batch": issued.batch, "codes": issued.keys, "email": data["email"], "emailed": emailed,
+                "batch": issued.batch, "codes": issued.keys, "email": data.get("email"), "emailed": emailed,
             })
     return _issue_response(request, "partners/issue/_form.html", {"form": form, "nonce": _form_nonce(request)})
 
@@ -149,13 +149,13 @@ def _filters(request) -> dict:
     """The list's filters from the query string; anything unknown is dropped, never an error."""
     get = request.GET
     batch = get.get("batch", "").strip()
-    batch_id = int(batch) if batch.isdigit() and len(batch) < 20 and is_storable_id(int(batch)) else None
+    batch_id = int(batch) if batch.isascii() and batch.isdigit() and len(batch) < 20 and is_storable_id(int(batch)) else None
     return {
         "status": get.get("status", "") if get.get("status", "") in DISPLAY_STATUSES else "",
         "product": get.get("product", "") if get.get("product", "") in Product.values else "",
         "tier": get.get("tier", "") if get.get("tier", "") in Tier.values else "",
         "batch": batch_id,
-        "q": get.get("q", "").strip()[:200],
+        "q": search_term(get.get("q", "").strip()[:200]),
     }
 
 

@@ -42,7 +42,7 @@ def activate(request, account):
     product = _product(request)
     raw = request.POST.get("key", "")[:200]
     renew_text = request.POST.get("renew", "")
-    renew = int(renew_text) if renew_text.isdigit() else None
+    renew = int(renew_text) if renew_text.isascii() and renew_text.isdigit() else None
     try:
         subscription = activate_key(
             requester=requester_from_request(request, account), raw=raw, product=product, renew=renew

@@ -91,13 +91,22 @@ ACTION_LABELS = {
 }
 
 
+def _activity_row(event: Event) -> dict:
+    # FiscoBridge staff (a void, an admin change) appear as "FiscoBridge": their e-mail and IP
+    # are not the customer's to see.
+    staff = event.actor is None or event.actor.is_staff
+    return {
+        "event": event, "who": "FiscoBridge" if staff else event.actor.email, "ip": "" if staff else event.ip,
+        "label": ACTION_LABELS.get(event.action, event.action.replace(".", " ").replace("_", " ").capitalize()),
+    }
+
+
 @require_GET
 @customer_page
 def activity(request, account):
     events = Event.objects.filter(account=account).select_related("actor").order_by("-at", "-id")
     page = Paginator(events, 25).get_page(request.GET.get("page"))
-    rows = [{"event": e, "label": ACTION_LABELS.get(e.action, e.action.replace(".", " ").replace("_", " ").capitalize())}
-            for e in page]
+    rows = [_activity_row(e) for e in page]
     return render(request, "portal/activity.html", {"active_nav": "activity", "page": page, "rows": rows})
 
 

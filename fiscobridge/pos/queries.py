@@ -12,7 +12,11 @@ _SECRETS = ("file_encrypted", "password_encrypted")
 
 def get_certificate_for_account(account, uid: str) -> Certificate:
     """The account's own certificate, or CertificateNotFound (404) — also for another account's UID."""
-    certificate = Certificate.objects.for_account(account).defer(*_SECRETS).filter(uid=str(uid)).first()
+    uid = str(uid)
+    # A UID is short and printable; anything else (NUL, which PostgreSQL refuses) cannot match.
+    if not uid or len(uid) > 32 or not uid.isprintable():
+        raise CertificateNotFound()
+    certificate = Certificate.objects.for_account(account).defer(*_SECRETS).filter(uid=uid).first()
     if certificate is None:
         raise CertificateNotFound()
     return certificate

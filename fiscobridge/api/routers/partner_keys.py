@@ -10,7 +10,7 @@ from fiscobridge.api.presenters import batch_dict, key_item_dict
 from fiscobridge.api.schemas import ErrorOut, IssuedOut, IssueIn, KeyItemOut, KeyPageOut, LookupIn, ProductIn, RevokeIn
 from fiscobridge.core.errors import InvalidInput
 from fiscobridge.core.net import client_ip
-from fiscobridge.keys.codes import KeyFormatError
+from fiscobridge.keys.codes import KeyFormatError, search_term
 from fiscobridge.keys.errors import InvalidKeyFormat
 from fiscobridge.keys.issuance import issue_keys
 from fiscobridge.keys.models import DISPLAY_STATUSES
@@ -70,7 +70,7 @@ def list_keys(request, filters: Query[ListFilters]):
     before = _decode_cursor(filters.cursor) if filters.cursor else None
     keys, has_more = search_keys(
         partner, status=filters.status, product=filters.product, tier=filters.tier, batch=filters.batch,
-        q=filters.q, before_id=before, limit=filters.limit,
+        q=search_term(filters.q) if filters.q else None, before_id=before, limit=filters.limit,
     )
     return {
         "items": [key_item_dict(k) for k in keys],

@@ -140,4 +140,13 @@
     if (feedback) { feedback.textContent = message; feedback.className = "feedback " + state; }
     input.setAttribute("aria-invalid", state === "bad" ? "true" : "false");
   });
+
+  // A full key pasted into the keys search becomes its last group before the request leaves:
+  // search terms travel in URLs, and so into logs and history, where a key must never go.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var q = event.detail.parameters && event.detail.parameters.q;
+    if (typeof q !== "string" || !window.FiscoKey) return;
+    var parsed = window.FiscoKey.parse(q);
+    if (parsed.ok) event.detail.parameters.q = parsed.canonical.slice(-4);
+  });
 })();
