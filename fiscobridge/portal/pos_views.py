@@ -22,10 +22,12 @@ STATUSES = ["active", "expired", "revoked"]
 
 
 def _filters(request) -> dict:
-    status = request.GET.get("status", "")
+    # Reads and, on an upload or revoke, the form that carried the list's filters along.
+    data = request.POST if request.method == "POST" else request.GET
+    status = data.get("status", "")
     return {
-        "taxpayer": request.GET.get("taxpayer", "").strip()[:100],
-        "location": request.GET.get("location", "").strip()[:100],
+        "taxpayer": data.get("taxpayer", "").strip()[:100],
+        "location": data.get("location", "").strip()[:100],
         "status": status if status in STATUSES else "",
     }
 
@@ -70,9 +72,7 @@ def _refreshed(request, account, template: str, extra: dict):
     seats = pos_seats(account)
     context = {"pos_seats": seats, "upload_blocked": _upload_block_reason(account, seats), "oob": True,
                **_table_context(account, _filters(request)), **extra}
-    response = render(request, template, context)
-    response["HX-Trigger"] = "seats-changed"
-    return response
+    return render(request, template, context)
 
 
 @sensitive_post_parameters("password")
