@@ -44,9 +44,7 @@ def integrations(request, account):
 
 
 def _refreshed(request, account, extra: dict):
-    response = render(request, "portal/integrations/_result.html", {"oob": True, **_context(account), **extra})
-    response["HX-Trigger"] = "seats-changed"
-    return response
+    return render(request, "portal/integrations/_result.html", {"oob": True, **_context(account), **extra})
 
 
 @require_POST
