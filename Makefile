@@ -9,7 +9,7 @@ export FISCOBRIDGE_DATA_DIR ?= $(CURDIR)/var
 # PostgreSQL for the second test pass: TEST_DATABASE_URL, else the local server.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run test test-sqlite test-postgres bench install install-dev clean
+.PHONY: run test test-sqlite test-postgres lint format bench install install-dev clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,18 @@ test-sqlite: install-dev
 
 test-postgres: install-dev
 	@bash scripts/test.sh postgres
+
+# Lint: ruff (rules and format), the layers of docs/architecture.md, and the templates.
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/check_layers.py
+	$(BIN)/python scripts/check_templates.py
+
+# Fix what the linters can fix by themselves.
+format: install-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: install-dev
 	$(BIN)/python -m bench.run

@@ -95,8 +95,9 @@ class LevelResult:
                 "bench_client": round(self.client_cpu_s / self.duration_s, 2),
                 **{name: round(seconds / self.duration_s, 2) for name, seconds in self.other_cpu_s.items()},
                 # Every process on the machine (the bench shares it with other work):
-                "whole_machine": (round(self.machine_busy_s / self.duration_s, 2)
-                                  if self.machine_busy_s is not None else None),
+                "whole_machine": (
+                    round(self.machine_busy_s / self.duration_s, 2) if self.machine_busy_s is not None else None
+                ),
             },
         }
 
@@ -112,8 +113,16 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def _client(index: int, host: str, port: int, source: RequestSource, check: BodyCheck | None,
-            start: threading.Event, deadline_box: list[float], stats: ClientStats) -> None:
+def _client(
+    index: int,
+    host: str,
+    port: int,
+    source: RequestSource,
+    check: BodyCheck | None,
+    start: threading.Event,
+    deadline_box: list[float],
+    stats: ClientStats,
+) -> None:
     conn: http.client.HTTPConnection | None = None
     checked = check is None
     start.wait()
@@ -162,7 +171,7 @@ def _client(index: int, host: str, port: int, source: RequestSource, check: Body
                 if not checked:
                     try:
                         check(data)
-                    except Exception as error:  # noqa: BLE001 - reported as a benchmark error
+                    except Exception as error:
                         _error(stats, f"unexpected body ({error}): {data[:300]!r}")
                         break
                     checked = True
@@ -182,16 +191,24 @@ def _error(stats: ClientStats, message: str) -> None:
         stats.error_samples.append(message)
 
 
-def run_level(host: str, port: int, source: RequestSource, concurrency: int, duration: float,
-              check: BodyCheck | None = None,
-              cpu_probes: dict[str, Callable[[], list[int]]] | None = None) -> LevelResult:
+def run_level(
+    host: str,
+    port: int,
+    source: RequestSource,
+    concurrency: int,
+    duration: float,
+    check: BodyCheck | None = None,
+    cpu_probes: dict[str, Callable[[], list[int]]] | None = None,
+) -> LevelResult:
     """Run `concurrency` clients for `duration` seconds. `cpu_probes` name groups of processes
     (e.g. the gunicorn workers, the database backends) whose CPU time is measured over the run."""
     stats = [ClientStats() for _ in range(concurrency)]
     start = threading.Event()
     deadline_box = [0.0]
     threads = [
-        threading.Thread(target=_client, args=(i, host, port, source, check, start, deadline_box, stats[i]), daemon=True)
+        threading.Thread(
+            target=_client, args=(i, host, port, source, check, start, deadline_box, stats[i]), daemon=True
+        )
         for i in range(concurrency)
     ]
     for thread in threads:
@@ -213,10 +230,18 @@ def run_level(host: str, port: int, source: RequestSource, concurrency: int, dur
     other = {name: _cpu_seconds(pids) - other0[name] for name, pids in groups.items()}
     latencies = [lat for s in stats for lat in s.latencies]
     return LevelResult(
-        concurrency=concurrency, duration_s=wall, requests=len(latencies), errors=sum(s.errors for s in stats),
-        retries=sum(s.retries for s in stats), connections=sum(s.connections for s in stats),
-        exhausted=any(s.exhausted for s in stats), latencies=latencies,
-        error_samples=[m for s in stats for m in s.error_samples][:5], client_cpu_s=client_cpu, other_cpu_s=other, machine_busy_s=machine,
+        concurrency=concurrency,
+        duration_s=wall,
+        requests=len(latencies),
+        errors=sum(s.errors for s in stats),
+        retries=sum(s.retries for s in stats),
+        connections=sum(s.connections for s in stats),
+        exhausted=any(s.exhausted for s in stats),
+        latencies=latencies,
+        error_samples=[m for s in stats for m in s.error_samples][:5],
+        client_cpu_s=client_cpu,
+        other_cpu_s=other,
+        machine_busy_s=machine,
     )
 
 

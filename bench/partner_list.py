@@ -97,17 +97,35 @@ def load(keys: int, batches: int) -> dict:
             at = now - timedelta(days=5 * (batches - index))
             expired = index in (1, 4)  # two old batches past their redeem-by date
             batch = KeyBatch.objects.create(
-                partner=partner, product=product, tier=tier, seats=1, months=12, quantity=size,
+                partner=partner,
+                product=product,
+                tier=tier,
+                seats=1,
+                months=12,
+                quantity=size,
                 reference=f"Order {1000 + index} {CUSTOMERS[index % len(CUSTOMERS)]}",
-                redeem_by=now - timedelta(days=1) if expired else None, created_at=at, created_by=user,
+                redeem_by=now - timedelta(days=1) if expired else None,
+                created_at=at,
+                created_by=user,
             )
             with connection.cursor() as cursor:
-                cursor.execute(_load_sql(ActivationKey._meta.db_table), {
-                    "partner": partner.pk, "batch": batch.pk, "product": product, "tier": tier,
-                    "reference": batch.reference, "alphabet": ALPHABET, "redeem_by": batch.redeem_by,
-                    "created_at": at, "accounts": accounts, "n_accounts": len(accounts), "first": first,
-                    "last": first + size - 1,
-                })
+                cursor.execute(
+                    _load_sql(ActivationKey._meta.db_table),
+                    {
+                        "partner": partner.pk,
+                        "batch": batch.pk,
+                        "product": product,
+                        "tier": tier,
+                        "reference": batch.reference,
+                        "alphabet": ALPHABET,
+                        "redeem_by": batch.redeem_by,
+                        "created_at": at,
+                        "accounts": accounts,
+                        "n_accounts": len(accounts),
+                        "first": first,
+                        "last": first + size - 1,
+                    },
+                )
             created.append(batch)
             first += size
     with connection.cursor() as cursor:
@@ -143,15 +161,21 @@ def _access_path(client, path: str) -> str | None:
 
     with CaptureQueriesContext(connection) as captured:
         client.get(path)
-    listing = [q["sql"] for q in captured.captured_queries
-               if 'FROM "keys_activationkey"' in q["sql"] and "ORDER BY" in q["sql"] and "LIMIT" in q["sql"]]
+    listing = [
+        q["sql"]
+        for q in captured.captured_queries
+        if 'FROM "keys_activationkey"' in q["sql"] and "ORDER BY" in q["sql"] and "LIMIT" in q["sql"]
+    ]
     if not listing:
         return None
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE) {listing[0]}")
         plan = [row[0] for row in cursor.fetchall()]
-    scans = [re.sub(r" on keys_activationkey$", "", line.strip().lstrip("-> ").split("  (")[0])
-             for line in plan if "Scan" in line and "accounts_account" not in line]
+    scans = [
+        re.sub(r" on keys_activationkey$", "", line.strip().lstrip("-> ").split("  (")[0])
+        for line in plan
+        if "Scan" in line and "accounts_account" not in line
+    ]
     timing = next((line.split(":")[1].strip() for line in plan if line.strip().startswith("Execution Time")), "")
     return "; ".join(scans) + (f" ({timing})" if timing else "")
 
@@ -170,8 +194,11 @@ def measure(data: dict, repeat: int, warmup: int) -> dict:
     # Order numbers: the newest batch's (its keys come first in the newest-first order) and the
     # oldest batch's (its keys sit at the far end: the worst case for a newest-first walk).
     newest, oldest_order = (" ".join(b.reference.split()[:2]) for b in (batches[-1], batches[0]))
-    some_key = ActivationKey.objects.filter(partner=partner, batch=batches[len(batches) // 2],
-                                            status="available").order_by("id").first()
+    some_key = (
+        ActivationKey.objects.filter(partner=partner, batch=batches[len(batches) // 2], status="available")
+        .order_by("id")
+        .first()
+    )
     cases = {
         "first": "/partner/keys/",
         "deep": f"/partner/keys/?cursor={_encode_cursor(deep_cursor)}",
@@ -194,9 +221,14 @@ def measure(data: dict, repeat: int, warmup: int) -> dict:
             rows = response.content.count(b"<tr data-key-id=")
             size = len(response.content)
         results[name] = {
-            "path": path, "requests": repeat, "rows_on_page": rows, "html_bytes": size,
-            "p50_ms": round(statistics.median(times), 2), "p99_ms": round(_percentile(times, 99), 2),
-            "mean_ms": round(statistics.fmean(times), 2), "max_ms": round(max(times), 2),
+            "path": path,
+            "requests": repeat,
+            "rows_on_page": rows,
+            "html_bytes": size,
+            "p50_ms": round(statistics.median(times), 2),
+            "p99_ms": round(_percentile(times, 99), 2),
+            "mean_ms": round(statistics.fmean(times), 2),
+            "max_ms": round(max(times), 2),
             "plan": _access_path(client, path),
         }
         if name != "dashboard" and rows == 0:
@@ -214,10 +246,19 @@ def main(argv: list[str] | None = None) -> int:
     _django()
     data = load(args.keys, args.batches)
     cases = measure(data, args.repeat, args.warmup)
-    print(json.dumps({
-        "keys": args.keys, "batches": len(data["batches"]), "load_s": round(data["load_s"], 1),
-        "statuses": data["counts"], "repeat": args.repeat, "warmup": args.warmup, "cases": cases,
-    }))
+    print(
+        json.dumps(
+            {
+                "keys": args.keys,
+                "batches": len(data["batches"]),
+                "load_s": round(data["load_s"], 1),
+                "statuses": data["counts"],
+                "repeat": args.repeat,
+                "warmup": args.warmup,
+                "cases": cases,
+            }
+        )
+    )
     return 0
 
 

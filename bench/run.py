@@ -19,6 +19,7 @@ Results go to bench/results.json and are printed as a table.
 """
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -72,7 +73,7 @@ class Database:
                 name = f"fiscobridge_bench_{os.getpid()}"
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
                 conn.execute(f'CREATE DATABASE "{name}"')
-        except Exception as error:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+        except Exception as error:
             reason = " ".join(str(error).split())
             note = f"PostgreSQL not reachable at {_redact(admin_url)} ({type(error).__name__}: {reason}); using SQLite"
             return cls("sqlite", sqlite_url, note=note)
@@ -91,7 +92,7 @@ class Database:
                 rows = conn.execute(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 ).fetchall()
-        except Exception:  # noqa: BLE001 - the probe is informative only
+        except Exception:
             return []
         return [row[0] for row in rows]
 
@@ -155,8 +156,23 @@ class BenchError(Exception):
 
 def issue_to_csv(env: dict, partner_email: str, count: int, out: Path) -> tuple[list[str], dict]:
     """Run `fiscobridge issue-keys` as a child; returns the codes and the child's wall time and peak RSS."""
-    argv = [*cli_argv(), "issue-keys", "--partner-email", partner_email, "--product", "pos", "--seats", "1",
-            "--months", "12", "--count", str(count), "--out", str(out), "--quiet"]
+    argv = [
+        *cli_argv(),
+        "issue-keys",
+        "--partner-email",
+        partner_email,
+        "--product",
+        "pos",
+        "--seats",
+        "1",
+        "--months",
+        "12",
+        "--count",
+        str(count),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     with open(out.with_suffix(".log"), "w+") as errlog:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errlog)
@@ -174,8 +190,10 @@ def issue_to_csv(env: dict, partner_email: str, count: int, out: Path) -> tuple[
     codes = [row[0] for row in rows[1:]]
     bad = sum(1 for code in codes if not CODE_RE.match(code))
     if len(codes) != count or bad or len(set(codes)) != count:
-        raise BenchError(f"issue-keys CSV: {len(codes)} rows (expected {count}), {bad} malformed, "
-                         f"{len(codes) - len(set(codes))} duplicates")
+        raise BenchError(
+            f"issue-keys CSV: {len(codes)} rows (expected {count}), {bad} malformed, "
+            f"{len(codes) - len(set(codes))} duplicates"
+        )
     return codes, {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024}  # ru_maxrss is KiB on Linux
 
 
@@ -185,10 +203,11 @@ def issue_to_csv(env: dict, partner_email: str, count: int, out: Path) -> tuple[
 class Server:
     def __init__(self, env: dict, workers: int, log_path: Path):
         self.host, self.port, self.workers = "127.0.0.1", _free_port(), workers
-        self.log = open(log_path, "w+")
+        self.log = open(log_path, "w+")  # noqa: SIM115 (open for the server's life; closed in stop())
         argv = [*cli_argv(), "serve", "--host", self.host, "--port", str(self.port), "--workers", str(workers)]
-        self.proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def wait_ready(self, timeout: float = 90) -> None:
         import http.client
@@ -203,12 +222,11 @@ class Server:
                 resp = conn.getresponse()
                 body = resp.read()
                 conn.close()
-                if resp.status == 200 and json.loads(body) == {"ok": True}:
-                    # Every worker must be up before measuring: wait for all of them to exist.
-                    if len(self.worker_pids()) >= self.workers:
-                        return
+                # Every worker must be up before measuring: wait for all of them to exist.
+                if resp.status == 200 and json.loads(body) == {"ok": True} and len(self.worker_pids()) >= self.workers:
+                    return
             except (OSError, ValueError):
-                pass
+                pass  # not listening yet
             time.sleep(0.25)
         raise BenchError(f"the server did not answer /healthz within {timeout:.0f}s:\n{self.log_tail()}")
 
@@ -302,8 +320,9 @@ def activate_source(tokens: list[str], pool: KeyPool):
 
 CHECKS = {
     "healthz": json_check(lambda b: b == {"ok": True}, 'expected {"ok": true}'),
-    "validate": json_check(lambda b: b.get("product") == "pos" and b.get("seats") == 1 and "expires_at" in b,
-                           "expected a pos preview"),
+    "validate": json_check(
+        lambda b: b.get("product") == "pos" and b.get("seats") == 1 and "expires_at" in b, "expected a pos preview"
+    ),
     "activate": json_check(lambda b: isinstance(b.get("subscription"), dict), "expected {subscription: ...}"),
 }
 
@@ -321,10 +340,8 @@ def machine_info() -> dict:
     except OSError:
         pass
     mem_total = None
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         mem_total = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) // 1024
-    except (OSError, AttributeError):
-        pass
     return {
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
@@ -339,20 +356,32 @@ def machine_info() -> dict:
 def parse_args(argv):
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 6)),
-                        help="seconds measured per endpoint and concurrency (default 6, env BENCH_DURATION)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=float(os.environ.get("BENCH_DURATION", 6)),
+        help="seconds measured per endpoint and concurrency (default 6, env BENCH_DURATION)",
+    )
     parser.add_argument("--warmup", type=float, default=1.5, help="warm-up seconds per endpoint (default 1.5)")
     parser.add_argument("--clients", default="1,8,32", help="concurrency levels (default 1,8,32)")
-    parser.add_argument("--workers", type=int, default=2 * cores + 1, help=f"gunicorn workers (default {2 * cores + 1})")
+    parser.add_argument(
+        "--workers", type=int, default=2 * cores + 1, help=f"gunicorn workers (default {2 * cores + 1})"
+    )
     parser.add_argument("--accounts", type=int, default=8, help="customer accounts (default 8)")
     parser.add_argument("--tokens-per-account", type=int, default=4, help="API tokens per account (default 4)")
     parser.add_argument("--issue-count", type=int, default=100_000, help="keys in the issuance run (default 100000)")
-    parser.add_argument("--partner-keys", type=int, default=1_000_000,
-                        help="keys loaded for the partner-list benchmark (default 1000000)")
-    parser.add_argument("--partner-repeat", type=int, default=30,
-                        help="measured requests per partner-list case (default 30)")
-    parser.add_argument("--only", default="", metavar="PARTS",
-                        help=f"run only these parts, comma-separated: {', '.join(PARTS)}")
+    parser.add_argument(
+        "--partner-keys",
+        type=int,
+        default=1_000_000,
+        help="keys loaded for the partner-list benchmark (default 1000000)",
+    )
+    parser.add_argument(
+        "--partner-repeat", type=int, default=30, help="measured requests per partner-list case (default 30)"
+    )
+    parser.add_argument(
+        "--only", default="", metavar="PARTS", help=f"run only these parts, comma-separated: {', '.join(PARTS)}"
+    )
     parser.add_argument("--skip", default="", metavar="PARTS", help="skip these parts, comma-separated")
     parser.add_argument("--sqlite", action="store_true", help="use SQLite even when PostgreSQL is reachable")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS.relative_to(ROOT)})")
@@ -376,13 +405,21 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results: dict = {
         "benchmark": "fiscobridge",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "clients": args.levels,
-                     "gunicorn_workers": args.workers, "gunicorn_worker_class": "sync",
-                     "accounts": args.accounts, "tokens": args.accounts * args.tokens_per_account,
-                     "issue_count": args.issue_count, "parts": args.parts,
-                     "partner_keys": args.partner_keys, "partner_repeat": args.partner_repeat},
+        "settings": {
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "clients": args.levels,
+            "gunicorn_workers": args.workers,
+            "gunicorn_worker_class": "sync",
+            "accounts": args.accounts,
+            "tokens": args.accounts * args.tokens_per_account,
+            "issue_count": args.issue_count,
+            "parts": args.parts,
+            "partner_keys": args.partner_keys,
+            "partner_repeat": args.partner_repeat,
+        },
         "http": {},
         "problems": [],
     }
@@ -405,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             try:
                 db.drop()
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 problems.append(f"could not drop {db.name}: {error}")
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["total_wall_s"] = round(time.perf_counter() - started, 1)
@@ -431,8 +468,11 @@ def run_all(args, scratch: Path, db: Database, results: dict, problems: list[str
     if "http" in args.parts:
         partner = run_http(args, scratch, db, env, results, problems)
     elif "issuance" in args.parts:
-        tenants = json.loads(run_checked([sys.executable, "-m", "bench.tenants", "setup", "0", "0"], env,
-                                         "tenant setup").strip().splitlines()[-1])
+        tenants = json.loads(
+            run_checked([sys.executable, "-m", "bench.tenants", "setup", "0", "0"], env, "tenant setup")
+            .strip()
+            .splitlines()[-1]
+        )
         partner = tenants["partner_email"]
     if "issuance" in args.parts:
         run_issuance(args, scratch, env, partner, results)
@@ -444,12 +484,21 @@ def run_all(args, scratch: Path, db: Database, results: dict, problems: list[str
 def run_http(args, scratch: Path, db: Database, env: dict, results: dict, problems: list[str]) -> str:
     """The HTTP rows; returns the e-mail of the bench partner (for the issuance run)."""
     log(f"creating 1 partner, {args.accounts} customer accounts, {args.accounts * args.tokens_per_account} API tokens")
-    tenants = json.loads(run_checked([sys.executable, "-m", "bench.tenants", "setup", str(args.accounts),
-                                      str(args.tokens_per_account)], env, "tenant setup").strip().splitlines()[-1])
+    tenants = json.loads(
+        run_checked(
+            [sys.executable, "-m", "bench.tenants", "setup", str(args.accounts), str(args.tokens_per_account)],
+            env,
+            "tenant setup",
+        )
+        .strip()
+        .splitlines()[-1]
+    )
     partner = tenants["partner_email"]
     # Token i belongs to account i % accounts, so neighbouring clients act for different tenants.
     per_account = [c["tokens"] for c in tenants["customers"]]
-    tokens = [per_account[i % args.accounts][i // args.accounts] for i in range(args.accounts * args.tokens_per_account)]
+    tokens = [
+        per_account[i % args.accounts][i // args.accounts] for i in range(args.accounts * args.tokens_per_account)
+    ]
     validate_codes, _ = issue_to_csv(env, partner, 256, scratch / "validate-pool.csv")
 
     server = Server(env, args.workers, scratch / "server.log")
@@ -474,9 +523,11 @@ def run_http(args, scratch: Path, db: Database, env: dict, results: dict, proble
                 if on_result:
                     on_result(res)
                 out[clients] = res
-                log(f"{name:>8} x{clients:<3} {res.requests:>6} req  {res.throughput:8.1f} req/s  "
+                log(
+                    f"{name:>8} x{clients:<3} {res.requests:>6} req  {res.throughput:8.1f} req/s  "
                     f"p50 {res.percentile_ms(50) or 0:7.2f} ms  p99 {res.percentile_ms(99) or 0:7.2f} ms  "
-                    f"errors {res.errors}")
+                    f"errors {res.errors}"
+                )
                 if res.errors:
                     problems.append(f"{name} at {clients} clients: {res.errors} errors, e.g. {res.error_samples[:2]}")
                 if res.requests == 0:
@@ -487,8 +538,13 @@ def run_http(args, scratch: Path, db: Database, env: dict, results: dict, proble
         validate = series("validate", validate_source(tokens, validate_codes), args.levels)
 
         # Enough fresh keys for activate: twice what validate managed at each level, plus warm-up.
-        needed = int(sum(2 * validate[c].throughput * args.duration for c in args.levels)
-                     + 2 * max(r.throughput for r in validate.values()) * args.warmup) + 500
+        needed = (
+            int(
+                sum(2 * validate[c].throughput * args.duration for c in args.levels)
+                + 2 * max(r.throughput for r in validate.values()) * args.warmup
+            )
+            + 500
+        )
         log(f"issuing {needed} fresh keys for activate")
         pool = KeyPool(issue_to_csv(env, partner, needed, scratch / "activate-pool.csv")[0])
 
@@ -499,17 +555,22 @@ def run_http(args, scratch: Path, db: Database, env: dict, results: dict, proble
         activate = series("activate", activate_source(tokens, pool), args.levels, count_activations)
         for clients, res in activate.items():
             if res.exhausted:
-                problems.append(f"activate at {clients} clients ran out of fresh keys (pool of {needed}); "
-                                f"its wall time is shorter than --duration")
+                problems.append(
+                    f"activate at {clients} clients ran out of fresh keys (pool of {needed}); "
+                    f"its wall time is shorter than --duration"
+                )
     finally:
         server.stop()
 
-    counts = json.loads(run_checked([sys.executable, "-m", "bench.tenants", "count"], env, "count").strip().splitlines()[-1])
+    counts = json.loads(
+        run_checked([sys.executable, "-m", "bench.tenants", "count"], env, "count").strip().splitlines()[-1]
+    )
     results["database_version"] = counts.pop("database_version")
     results["database_after_http"] = counts
     if counts["keys_activated"] != activate_ok:
-        problems.append(f"database holds {counts['keys_activated']} activated keys but {activate_ok} activations "
-                        f"answered 201")
+        problems.append(
+            f"database holds {counts['keys_activated']} activated keys but {activate_ok} activations answered 201"
+        )
     if counts["redeem_attempts_failed"]:
         problems.append(f"{counts['redeem_attempts_failed']} failed redeem attempts recorded (expected none)")
 
@@ -529,8 +590,10 @@ def run_http(args, scratch: Path, db: Database, env: dict, results: dict, proble
                 disturbed.append(f"{name} x{clients}")
     results["rows_disturbed_by_other_work"] = disturbed
     results["ratio_to_floor"] = {
-        name: {str(c): round(s[c].throughput / floor[c].throughput, 4) if floor[c].throughput else None
-               for c in args.levels}
+        name: {
+            str(c): round(s[c].throughput / floor[c].throughput, 4) if floor[c].throughput else None
+            for c in args.levels
+        }
         for name, s in (("activate", activate), ("validate", validate))
     }
     return partner
@@ -566,10 +629,23 @@ def run_partner_list(args, db: Database, env: dict, results: dict, problems: lis
         results["partner_list"] = {"skipped": note}
         log(f"partner-list {note}")
         return
-    log(f"partner-list: loading {args.partner_keys:,} keys for one partner, then timing its pages "
-        f"({args.partner_repeat} requests per case)")
-    out = run_checked([sys.executable, "-m", "bench.partner_list", "--keys", str(args.partner_keys),
-                       "--repeat", str(args.partner_repeat)], env, "partner-list benchmark")
+    log(
+        f"partner-list: loading {args.partner_keys:,} keys for one partner, then timing its pages "
+        f"({args.partner_repeat} requests per case)"
+    )
+    out = run_checked(
+        [
+            sys.executable,
+            "-m",
+            "bench.partner_list",
+            "--keys",
+            str(args.partner_keys),
+            "--repeat",
+            str(args.partner_repeat),
+        ],
+        env,
+        "partner-list benchmark",
+    )
     data = json.loads(out.strip().splitlines()[-1])
     results["partner_list"] = data
     log(f"partner-list: {data['keys']:,} keys loaded in {data['load_s']:.0f}s")
@@ -592,20 +668,26 @@ def print_report(results: dict) -> None:
     _print_issuance(console, results)
     _print_partner_list(console, results)
     if results.get("rows_disturbed_by_other_work"):
-        console.print(f"[bold yellow]WARNING: other work on the machine used more than a quarter of the CPUs during "
-                      f"{len(results['rows_disturbed_by_other_work'])} of the HTTP rows "
-                      f"({', '.join(results['rows_disturbed_by_other_work'])}): their figures are lower than "
-                      f"on an idle machine.[/]")
-    console.print(f"database: {results.get('database')}"
-                  + (f" — [bold red]{results['database_note']}[/]" if results.get("database_note") else "")
-                  + f"; parts: {', '.join(settings.get('parts', PARTS))}"
-                  + f"; load average {machine['load_average_at_start']} → {machine.get('load_average_at_end')}"
-                  + f"; total {results.get('total_wall_s')}s")
+        console.print(
+            f"[bold yellow]WARNING: other work on the machine used more than a quarter of the CPUs during "
+            f"{len(results['rows_disturbed_by_other_work'])} of the HTTP rows "
+            f"({', '.join(results['rows_disturbed_by_other_work'])}): their figures are lower than "
+            f"on an idle machine.[/]"
+        )
+    console.print(
+        f"database: {results.get('database')}"
+        + (f" — [bold red]{results['database_note']}[/]" if results.get("database_note") else "")
+        + f"; parts: {', '.join(settings.get('parts', PARTS))}"
+        + f"; load average {machine['load_average_at_start']} → {machine.get('load_average_at_end')}"
+        + f"; total {results.get('total_wall_s')}s"
+    )
     if results["http"]:
-        console.print("healthz = GET /healthz, validate = POST /api/v1/keys/validate, activate = POST "
-                      "/api/v1/keys/activate (a fresh key each time). ÷ floor: req/s divided by healthz req/s at "
-                      "the same concurrency. CPU: cores busy during the row in the bench client process / the "
-                      "gunicorn workers / the PostgreSQL backends / the whole machine, other work included.")
+        console.print(
+            "healthz = GET /healthz, validate = POST /api/v1/keys/validate, activate = POST "
+            "/api/v1/keys/activate (a fresh key each time). ÷ floor: req/s divided by healthz req/s at "
+            "the same concurrency. CPU: cores busy during the row in the bench client process / the "
+            "gunicorn workers / the PostgreSQL backends / the whole machine, other work included."
+        )
     sys.stdout.flush()
 
 
@@ -614,12 +696,22 @@ def _print_http(console, results: dict) -> None:
 
     machine, settings = results["machine"], results["settings"]
     db = results.get("database_version") or results.get("database")
-    title = (f"FiscoBridge bench — {db}, gunicorn {settings['gunicorn_workers']} sync workers, "
-             f"{machine['cpus_usable']} CPUs, Python {machine['python']}, {settings['duration_s']:g}s per row")
+    title = (
+        f"FiscoBridge bench — {db}, gunicorn {settings['gunicorn_workers']} sync workers, "
+        f"{machine['cpus_usable']} CPUs, Python {machine['python']}, {settings['duration_s']:g}s per row"
+    )
     table = Table(title=title, title_justify="left")
-    for header, justify in (("endpoint", "left"), ("clients", "right"), ("requests", "right"), ("req/s", "right"),
-                            ("p50 ms", "right"), ("p99 ms", "right"), ("errors", "right"), ("÷ floor", "right"),
-                            ("CPU bench/web/db/all", "right")):
+    for header, justify in (
+        ("endpoint", "left"),
+        ("clients", "right"),
+        ("requests", "right"),
+        ("req/s", "right"),
+        ("p50 ms", "right"),
+        ("p99 ms", "right"),
+        ("errors", "right"),
+        ("÷ floor", "right"),
+        ("CPU bench/web/db/all", "right"),
+    ):
         table.add_column(header, justify=justify)
     labels = {"healthz": "healthz (floor)", "validate": "validate", "activate": "activate"}
     for name in ("healthz", "validate", "activate"):
@@ -627,12 +719,18 @@ def _print_http(console, results: dict) -> None:
             ratio = results.get("ratio_to_floor", {}).get(name, {}).get(clients)
             cpu = row["cpu_cores_busy"]
             table.add_row(
-                labels[name], clients, str(row["requests"]), f"{row['req_per_s']:.1f}",
-                _fmt(row["latency_ms"]["p50"]), _fmt(row["latency_ms"]["p99"]),
+                labels[name],
+                clients,
+                str(row["requests"]),
+                f"{row['req_per_s']:.1f}",
+                _fmt(row["latency_ms"]["p50"]),
+                _fmt(row["latency_ms"]["p99"]),
                 f"[bold red]{row['errors']}[/]" if row["errors"] else "0",
                 "—" if ratio is None else f"{ratio:.3f}",
-                "/".join(f"{cpu[k]:.1f}" if cpu.get(k) is not None else "-"
-                         for k in ("bench_client", "gunicorn_workers", "postgres_backends", "whole_machine")),
+                "/".join(
+                    f"{cpu[k]:.1f}" if cpu.get(k) is not None else "-"
+                    for k in ("bench_client", "gunicorn_workers", "postgres_backends", "whole_machine")
+                ),
             )
         if name != "activate" and results["http"].get(name):
             table.add_section()
@@ -647,9 +745,14 @@ def _print_issuance(console, results: dict) -> None:
         issue = Table(title="Key issuance (fiscobridge issue-keys, one process)", title_justify="left")
         for header in ("keys", "wall s", "keys/s", "keys/s excl. start-up", "peak RSS MiB", "CLI start-up s"):
             issue.add_column(header, justify="right")
-        issue.add_row(f"{issuance['keys']:,}", f"{issuance['wall_s']:.2f}", f"{issuance['keys_per_s']:,.0f}",
-                      _fmt(issuance["keys_per_s_excluding_startup"], "{:,.0f}"), f"{issuance['peak_rss_mib']:.1f}",
-                      f"{issuance['cli_startup_s']:.2f}")
+        issue.add_row(
+            f"{issuance['keys']:,}",
+            f"{issuance['wall_s']:.2f}",
+            f"{issuance['keys_per_s']:,.0f}",
+            _fmt(issuance["keys_per_s_excluding_startup"], "{:,.0f}"),
+            f"{issuance['peak_rss_mib']:.1f}",
+            f"{issuance['cli_startup_s']:.2f}",
+        )
         console.print(issue)
 
 
@@ -672,15 +775,30 @@ def _print_partner_list(console, results: dict) -> None:
     if data.get("skipped"):
         console.print(f"[bold yellow]Partner keys list: {data['skipped']}[/]")
         return
-    table = Table(title=f"Partner Portal at {data['keys']:,} keys of one partner ({data['batches']} batches, loaded in "
-                        f"{data['load_s']:.0f}s) — full HTML page via Django's test Client, "
-                        f"{data['repeat']} requests per row", title_justify="left")
-    for header, justify in (("page", "left"), ("rows", "right"), ("p50 ms", "right"), ("p99 ms", "right"),
-                            ("mean ms", "right"), ("list query: plan (its time in PostgreSQL)", "left")):
+    table = Table(
+        title=f"Partner Portal at {data['keys']:,} keys of one partner ({data['batches']} batches, loaded in "
+        f"{data['load_s']:.0f}s) — full HTML page via Django's test Client, "
+        f"{data['repeat']} requests per row",
+        title_justify="left",
+    )
+    for header, justify in (
+        ("page", "left"),
+        ("rows", "right"),
+        ("p50 ms", "right"),
+        ("p99 ms", "right"),
+        ("mean ms", "right"),
+        ("list query: plan (its time in PostgreSQL)", "left"),
+    ):
         table.add_column(header, justify=justify)
     for name, case in data["cases"].items():
-        table.add_row(PARTNER_CASES.get(name, name), str(case["rows_on_page"]), f"{case['p50_ms']:.2f}",
-                      f"{case['p99_ms']:.2f}", f"{case['mean_ms']:.2f}", case.get("plan") or "—")
+        table.add_row(
+            PARTNER_CASES.get(name, name),
+            str(case["rows_on_page"]),
+            f"{case['p50_ms']:.2f}",
+            f"{case['p99_ms']:.2f}",
+            f"{case['mean_ms']:.2f}",
+            case.get("plan") or "—",
+        )
     console.print(table)
 
 

@@ -29,7 +29,9 @@ def setup(accounts: int, tokens_per_account: int) -> dict:
     partner = create_partner(name=f"Bench Partner {run}", email=f"partner-{run}@bench.example", password=password)
     customers = []
     for index in range(accounts):
-        user = create_account(name=f"Bench Shop {index} {run}", email=f"shop{index}-{run}@bench.example", password=password)
+        user = create_account(
+            name=f"Bench Shop {index} {run}", email=f"shop{index}-{run}@bench.example", password=password
+        )
         tokens = [create_api_token(user=user, name=f"bench-{t}").plain for t in range(tokens_per_account)]
         customers.append({"email": user.email, "account_id": user.account.pk, "tokens": tokens})
     return {"partner_email": partner.email, "customers": customers}

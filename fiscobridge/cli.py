@@ -27,11 +27,22 @@ def _cmd_serve(args) -> int:
     call_command("collectstatic", interactive=False, verbosity=0)
     workers = str(args.workers or int(os.environ.get("WEB_CONCURRENCY", "0") or 0) or (os.cpu_count() or 1) * 2 + 1)
     argv = [
-        sys.executable, "-m", "gunicorn", "fiscobridge.wsgi:application",
-        "--bind", f"{args.host}:{args.port}", "--workers", workers,
-        "--access-logfile", "-", "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "fiscobridge.wsgi:application",
+        "--bind",
+        f"{args.host}:{args.port}",
+        "--workers",
+        workers,
+        "--access-logfile",
+        "-",
+        "--forwarded-allow-ips",
+        os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
     ]
-    print(f"Serving FiscoBridge Licensing on http://{args.host}:{args.port} with {workers} gunicorn workers", flush=True)
+    print(
+        f"Serving FiscoBridge Licensing on http://{args.host}:{args.port} with {workers} gunicorn workers", flush=True
+    )
     os.execv(sys.executable, argv)
     return 0  # not reached
 
@@ -94,12 +105,20 @@ def _redeem_by(text: str | None) -> datetime | None:
     try:
         return parse_deadline(text)
     except ValueError:
-        raise CommandError("--redeem-by must be a date like 2027-12-31 (usable through that day) "
-                           "or a date-time like 2027-12-31T18:00:00Z") from None
+        raise CommandError(
+            "--redeem-by must be a date like 2027-12-31 (usable through that day) "
+            "or a date-time like 2027-12-31T18:00:00Z"
+        ) from None
 
 
 def _cmd_issue_keys(args) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from fiscobridge.keys.issuance import issue_keys
 
@@ -115,17 +134,29 @@ def _cmd_issue_keys(args) -> int:
         except OSError as error:
             raise CommandError(f"cannot create {args.out}: {error.strerror}") from None
     progress = Progress(
-        TextColumn("Issuing keys"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=None, transient=False, disable=args.quiet,
+        TextColumn("Issuing keys"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=None,
+        transient=False,
+        disable=args.quiet,
     )
     progress.console.file = sys.stderr
     try:
         with progress:
             task = progress.add_task("issue", total=args.count)
             issued = issue_keys(
-                partner=user.partner, actor=user, product=args.product, tier=args.tier or "", seats=args.seats,
-                months=args.months, quantity=args.count, reference=args.reference or "",
-                redeem_by=_redeem_by(args.redeem_by), max_quantity=CLI_MAX_KEYS,
+                partner=user.partner,
+                actor=user,
+                product=args.product,
+                tier=args.tier or "",
+                seats=args.seats,
+                months=args.months,
+                quantity=args.count,
+                reference=args.reference or "",
+                redeem_by=_redeem_by(args.redeem_by),
+                max_quantity=CLI_MAX_KEYS,
                 on_progress=lambda n: progress.advance(task, n),
             )
     except BaseException:
@@ -138,8 +169,19 @@ def _cmd_issue_keys(args) -> int:
     writer = csv.writer(stream)
     writer.writerow(["code", "id", "product", "tier", "seats", "months", "reference", "batch", "redeem_by"])
     for key in issued.keys:
-        writer.writerow([key.code, key.id, batch.product, batch.tier, batch.seats, batch.months, batch.reference,
-                         batch.pk, batch.redeem_by.isoformat() if batch.redeem_by else ""])
+        writer.writerow(
+            [
+                key.code,
+                key.id,
+                batch.product,
+                batch.tier,
+                batch.seats,
+                batch.months,
+                batch.reference,
+                batch.pk,
+                batch.redeem_by.isoformat() if batch.redeem_by else "",
+            ]
+        )
     if out is not None:
         out.close()
         print(f"Issued {len(issued.keys)} keys in batch {batch.pk}; codes written once to {args.out}", file=sys.stderr)
@@ -147,24 +189,35 @@ def _cmd_issue_keys(args) -> int:
 
 
 def _cmd_send_reminders(args) -> int:
-    from fiscobridge.notifications.services import send_reminders, transport_description
+    from fiscobridge.notifications.reminders import send_reminders
+    from fiscobridge.notifications.sending import transport_description
 
     report = send_reminders()
     sending = report.sending
     print(f"E-mail transport: {transport_description()}")
-    print(f"Reminders queued: {report.queued}. E-mails sent: {sending.sent}; failed this run: {sending.failed}; "
-          f"still pending: {report.pending}; given up (staff may requeue them in the admin): {report.given_up}.")
+    print(
+        f"Reminders queued: {report.queued}. E-mails sent: {sending.sent}; failed this run: {sending.failed}; "
+        f"still pending: {report.pending}; given up (staff may requeue them in the admin): {report.given_up}."
+    )
     if sending.failed or sending.errors:
         print("error: some e-mail could not be sent; it stays pending for the next run (see the log)", file=sys.stderr)
         return 1
     return 0
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str) -> int:
+    """Any whole number: the service checks the range and says it in its own words."""
     try:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _positive_int(text: str) -> int:
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,14 +227,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="apply migrations and serve the portal with gunicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_positive_int, default=8000)
-    serve.add_argument("--workers", type=_positive_int, default=0, help="gunicorn workers (default: 2 × cores + 1)")
+    serve.add_argument("--workers", type=_positive_int, default=None, help="gunicorn workers (default: 2 × cores + 1)")
     serve.set_defaults(run=_cmd_serve)
 
     demo = sub.add_parser("demo", help="create demo partner, customer, staff and keys; print the logins")
     demo.set_defaults(run=_cmd_demo)
 
-    for name, run, what in (("create-partner", _cmd_create_partner, "a partner (reseller)"),
-                            ("create-account", _cmd_create_account, "a customer account")):
+    for name, run, what in (
+        ("create-partner", _cmd_create_partner, "a partner (reseller)"),
+        ("create-account", _cmd_create_account, "a customer account"),
+    ):
         cmd = sub.add_parser(name, help=f"create {what} with its first user")
         cmd.add_argument("--name", required=True)
         cmd.add_argument("--email", required=True)
@@ -197,9 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--partner-email", required=True)
     issue.add_argument("--product", required=True, choices=["pos", "int"])
     issue.add_argument("--tier", choices=["starter", "growth", "scale"])
-    issue.add_argument("--seats", required=True, type=_positive_int)
-    issue.add_argument("--months", required=True, type=_positive_int)
-    issue.add_argument("--count", required=True, type=_positive_int)
+    issue.add_argument("--seats", required=True, type=_whole_number)
+    issue.add_argument("--months", required=True, type=_whole_number)
+    issue.add_argument("--count", required=True, type=_whole_number)
     issue.add_argument("--reference")
     issue.add_argument("--redeem-by", help="keys not redeemed by then become unusable (ISO date, UTC)")
     issue.add_argument("--out", metavar="FILE.csv", help="write the codes here (a new file, mode 600)")

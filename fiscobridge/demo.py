@@ -4,13 +4,13 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 
-from fiscobridge.accounts.models import Account, Partner, User
-from fiscobridge.accounts.services import create_api_token
-from fiscobridge.audit.services import record_event
+from fiscobridge.accounts.models import User
+from fiscobridge.accounts.services import create_account, create_api_token, create_partner, create_staff_user
 from fiscobridge.keys.issuance import issue_keys
 from fiscobridge.keys.limits import Requester
 from fiscobridge.keys.redemption import activate_key
@@ -39,12 +39,13 @@ def _passwords() -> dict[str, str]:
     return passwords
 
 
-def _user(email: str, password: str, **tenant) -> User:
+def _login(email: str, password: str, create) -> User:
+    """The demo user with this e-mail, made once through `create` (a service); its password is
+    set back to the kept one if somebody changed it."""
     user = User.objects.filter(email=email).first()
     if user is None:
-        user = User.objects.create_user(email, password, **tenant)
-        record_event(action="demo.user_created", actor=user, target=user, **{k: v for k, v in tenant.items() if k in ("account", "partner")})
-    elif not user.check_password(password):
+        return create(email=email, password=password)
+    if not user.check_password(password):
         user.set_password(password)
         user.save(update_fields=["password"])
     return user
@@ -53,31 +54,51 @@ def _user(email: str, password: str, **tenant) -> User:
 @transaction.atomic
 def load_demo() -> DemoReport:
     passwords = _passwords()
-    partner = Partner.objects.filter(name="Demo Reseller").first() or Partner.objects.create(name="Demo Reseller")
-    account = Account.objects.filter(name="Demo Shop").first() or Account.objects.create(name="Demo Shop")
-    _user(STAFF_EMAIL, passwords["staff"], is_staff=True, is_superuser=True)
-    reseller = _user(PARTNER_EMAIL, passwords["partner"], partner=partner)
-    owner = _user(CUSTOMER_EMAIL, passwords["customer"], account=account)
+    _login(STAFF_EMAIL, passwords["staff"], create_staff_user)
+    reseller = _login(PARTNER_EMAIL, passwords["partner"], partial(create_partner, name="Demo Reseller"))
+    owner = _login(CUSTOMER_EMAIL, passwords["customer"], partial(create_account, name="Demo Shop"))
+    partner, account = reseller.partner, owner.account
 
     if not account.subscriptions.exists():
         # The customer starts with a redeemed key, through the same services as everybody.
-        first = issue_keys(partner=partner, actor=reseller, product="pos", seats=3, months=12, quantity=1,
-                           reference="demo: first subscription")
+        first = issue_keys(
+            partner=partner,
+            actor=reseller,
+            product="pos",
+            seats=3,
+            months=12,
+            quantity=1,
+            reference="demo: first subscription",
+        )
         activate_key(
             requester=Requester(account=account, user=owner, session_scope="cli:demo", ip="127.0.0.1"),
-            raw=first.keys[0].code, product="pos",
+            raw=first.keys[0].code,
+            product="pos",
         )
 
     fresh = []
-    for product, tier, seats, label in (("pos", "", 2, "Cloud POS, 2 seats, 12 months"),
-                                        ("int", "starter", 1, "Integrations Starter, 1 seat, 12 months")):
-        batch = issue_keys(partner=partner, actor=reseller, product=product, tier=tier, seats=seats, months=12,
-                           quantity=3, reference="demo")
+    for product, tier, seats, label in (
+        ("pos", "", 2, "Cloud POS, 2 seats, 12 months"),
+        ("int", "starter", 1, "Integrations Starter, 1 seat, 12 months"),
+    ):
+        batch = issue_keys(
+            partner=partner,
+            actor=reseller,
+            product=product,
+            tier=tier,
+            seats=seats,
+            months=12,
+            quantity=3,
+            reference="demo",
+        )
         fresh.extend((key.code, label) for key in batch.keys)
     token = create_api_token(user=owner, name="demo").plain
     return DemoReport(
-        logins=[("staff", STAFF_EMAIL, passwords["staff"]), ("partner", PARTNER_EMAIL, passwords["partner"]),
-                ("customer", CUSTOMER_EMAIL, passwords["customer"])],
+        logins=[
+            ("staff", STAFF_EMAIL, passwords["staff"]),
+            ("partner", PARTNER_EMAIL, passwords["partner"]),
+            ("customer", CUSTOMER_EMAIL, passwords["customer"]),
+        ],
         fresh_keys=fresh,
         customer_token=token,
     )

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "fiscobridge.notifications",
     "fiscobridge.partners",
     "fiscobridge.portal",
+    "fiscobridge.staff",
 ]
 
 MIDDLEWARE = [
@@ -96,16 +97,13 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "fiscobridge.web.context_processors.limits",
             ]
         },
     }
 ]
 
-DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'fiscobridge.sqlite3'}"
-    )
-}
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'fiscobridge.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so two redemptions never both read "available"
     # and then deadlock on the upgrade; the timeout lets writers queue instead of failing.
@@ -220,7 +218,9 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # seconds; bounds the wait after an activation
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
-    default="django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="FiscoBridge <no-reply@fiscobridge.localhost>")
 # Links in e-mails use PUBLIC_BASE_URL (the portal's address, set with the Stripe settings below).

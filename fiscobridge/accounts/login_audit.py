@@ -11,8 +11,12 @@ from fiscobridge.core.net import client_ip
 @receiver(user_logged_in)
 def _logged_in(sender, request, user, **kwargs):
     record_event(
-        action="login.succeeded", actor=user, account=user.account, partner=user.partner,
-        target=user, ip=client_ip(request) if request else None,
+        action="login.succeeded",
+        actor=user,
+        account=user.account,
+        partner=user.partner,
+        target=user,
+        ip=client_ip(request) if request else None,
     )
 
 
@@ -20,7 +24,8 @@ def _logged_in(sender, request, user, **kwargs):
 def _login_failed(sender, credentials, request=None, **kwargs):
     # The attempted e-mail is personal data but not a secret; the password never is recorded.
     record_event(
-        action="login.failed", ip=client_ip(request) if request else None,
+        action="login.failed",
+        ip=client_ip(request) if request else None,
         details={"email": str(credentials.get("username", ""))[:254]},
     )
 
@@ -28,6 +33,7 @@ def _login_failed(sender, credentials, request=None, **kwargs):
 @receiver(user_locked_out)
 def _locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
     record_event(
-        action="login.locked_out", ip=ip_address or (client_ip(request) if request else None),
+        action="login.locked_out",
+        ip=ip_address or (client_ip(request) if request else None),
         details={"email": str(username or "")[:254]},
     )

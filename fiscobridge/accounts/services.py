@@ -9,33 +9,29 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
+from fiscobridge.accounts.errors import EmailTaken
 from fiscobridge.accounts.models import Account, ApiToken, Partner, User
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.crypto import constant_time_equal, keyed_hash
-from fiscobridge.core.errors import Conflict, InvalidInput
+from fiscobridge.core.errors import InvalidInput
 
 TOKEN_PREFIX = "fbt_"
-
-
-class EmailTaken(Conflict):
-    code = "email_taken"
-    message = "A user with this e-mail already exists"
 
 
 def _checked_user_fields(*, name: str, email: str, password: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 200:
-        raise InvalidInput("A name of 1 to 200 characters is required", details={"field": "name"})
+        raise InvalidInput.for_field("name", "A name of 1 to 200 characters is required")
     email = (email or "").strip().lower()
     try:
         validate_email(email)
     except ValidationError:
-        raise InvalidInput("Enter a valid e-mail address", details={"field": "email"}) from None
+        raise InvalidInput.for_field("email", "Enter a valid e-mail address") from None
     try:
         validate_password(password, User(email=email))
     except ValidationError as error:
-        raise InvalidInput(" ".join(error.messages), details={"field": "password"}) from None
+        raise InvalidInput.for_field("password", " ".join(error.messages)) from None
     return email
 
 
@@ -107,7 +103,7 @@ def authenticate_api_token(plain: str) -> ApiToken | None:
     """The active token for a bearer string, or None. Touches last_used_at at most once a minute."""
     if not plain.startswith(TOKEN_PREFIX):
         return None
-    prefix, _, secret = plain[len(TOKEN_PREFIX):].partition("_")
+    prefix, _, secret = plain[len(TOKEN_PREFIX) :].partition("_")
     if not prefix or not secret or len(prefix) > 16:
         return None
     token = (

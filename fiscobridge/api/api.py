@@ -2,7 +2,13 @@ from ninja import NinjaAPI
 
 from fiscobridge.api.auth import AUTH
 from fiscobridge.api.errors import install_error_handlers
-from fiscobridge.api.routers import certificates, connections, customer_keys, partner_keys, subscriptions
+from fiscobridge.api.routers import (
+    certificates,
+    connections,
+    customer_keys,
+    partner_keys,
+    subscriptions,
+)
 
 api = NinjaAPI(
     title="FiscoBridge Licensing API",

@@ -3,10 +3,10 @@
 from django.http import HttpRequest
 from ninja.security import HttpBearer, django_auth
 
+from fiscobridge.accounts.errors import NotACustomer, NotAPartner
 from fiscobridge.accounts.services import authenticate_api_token
-from fiscobridge.core.errors import PermissionDenied
 from fiscobridge.keys.limits import Requester
-from fiscobridge.keys.requester import requester_from_request
+from fiscobridge.web.requester import requester_from_request
 
 
 class BearerToken(HttpBearer):
@@ -20,16 +20,6 @@ class BearerToken(HttpBearer):
 
 
 AUTH = [BearerToken(), django_auth]
-
-
-class NotACustomer(PermissionDenied):
-    code = "forbidden"
-    message = "This action is for customer accounts"
-
-
-class NotAPartner(PermissionDenied):
-    code = "forbidden"
-    message = "This action is for partners"
 
 
 def customer_account(request: HttpRequest):

@@ -9,13 +9,15 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from fiscobridge.api.auth import requester_for
 from fiscobridge.core.errors import DomainError
-from fiscobridge.keys.limits import ensure_not_locked
 from fiscobridge.keys.errors import TooManyAttempts
+from fiscobridge.keys.limits import ensure_not_locked
 
 logger = logging.getLogger("fiscobridge.api")
 
 
-def error_response(api: NinjaAPI, request: HttpRequest, status: int, code: str, message: str, details=None) -> HttpResponse:
+def error_response(
+    api: NinjaAPI, request: HttpRequest, status: int, code: str, message: str, details=None
+) -> HttpResponse:
     return api.create_response(
         request, {"error": {"code": code, "message": message, "details": details or {}}}, status=status
     )
@@ -40,7 +42,11 @@ def install_error_handlers(api: NinjaAPI) -> None:
         if locked is not None:
             return _domain(request, locked)
         return error_response(
-            api, request, 422, "invalid_request", "The request is not valid",
+            api,
+            request,
+            422,
+            "invalid_request",
+            "The request is not valid",
             {"errors": _validation_errors(exc.errors)},
         )
 
@@ -50,8 +56,13 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def _http(request, exc: HttpError):
-        code = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed"}.get(exc.status_code, "error")
+        code = {
+            400: "bad_request",
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+        }.get(exc.status_code, "error")
         return error_response(api, request, exc.status_code, code, str(exc))
 
     @api.exception_handler(Http404)

@@ -26,7 +26,9 @@ class ApiErrorBodyMiddleware:
         ):
             code, message = FALLBACKS[response.status_code]
             body = json.dumps({"error": {"code": code, "message": message, "details": {}}})
-            replacement = HttpResponse(body, status=response.status_code, content_type="application/json; charset=utf-8")
+            replacement = HttpResponse(
+                body, status=response.status_code, content_type="application/json; charset=utf-8"
+            )
             if response.has_header("Allow"):
                 replacement["Allow"] = response["Allow"]
             return replacement

@@ -7,25 +7,45 @@ from fiscobridge.subscriptions.models import Subscription
 
 def subscription_dict(sub: Subscription) -> dict:
     return {
-        "id": sub.pk, "product": sub.product, "tier": sub.tier or None, "seats": sub.seats, "source": sub.source,
-        "key_hint": sub.key_hint or None, "started_at": sub.started_at, "expires_at": sub.expires_at,
+        "id": sub.pk,
+        "product": sub.product,
+        "tier": sub.tier or None,
+        "seats": sub.seats,
+        "source": sub.source,
+        "key_hint": sub.key_hint or None,
+        "started_at": sub.started_at,
+        "expires_at": sub.expires_at,
         "status": sub.status,
     }
 
 
 def batch_dict(batch: KeyBatch) -> dict:
     return {
-        "id": batch.pk, "product": batch.product, "tier": batch.tier or None, "seats": batch.seats,
-        "months": batch.months, "quantity": batch.quantity, "reference": batch.reference,
-        "redeem_by": batch.redeem_by, "created_at": batch.created_at,
+        "id": batch.pk,
+        "product": batch.product,
+        "tier": batch.tier or None,
+        "seats": batch.seats,
+        "months": batch.months,
+        "quantity": batch.quantity,
+        "reference": batch.reference,
+        "redeem_by": batch.redeem_by,
+        "created_at": batch.created_at,
     }
 
 
 def key_item_dict(key: ActivationKey) -> dict:
     return {
-        "id": key.pk, "hint": key.hint, "product": key.product, "tier": key.tier or None, "seats": key.seats,
-        "months": key.months, "status": key.display_status, "reference": key.reference, "batch": key.batch_id,
-        "created_at": key.created_at, "activated_at": key.activated_at,
+        "id": key.pk,
+        "hint": key.hint,
+        "product": key.product,
+        "tier": key.tier or None,
+        "seats": key.seats,
+        "months": key.months,
+        "status": key.display_status,
+        "reference": key.reference,
+        "batch": key.batch_id,
+        "created_at": key.created_at,
+        "activated_at": key.activated_at,
         "activated_account": key.activated_account.name if key.activated_account_id else None,
         "revoked_at": key.revoked_at,
     }
@@ -33,17 +53,28 @@ def key_item_dict(key: ActivationKey) -> dict:
 
 def connection_dict(connection, *, invoices_this_month: int) -> dict:
     return {
-        "uid": connection.uid, "type": connection.type, "tier": connection.tier, "name": connection.name,
-        "status": connection.status, "created_at": connection.created_at,
-        "invoices_this_month": invoices_this_month, "invoice_limit": invoice_limit(connection),
+        "uid": connection.uid,
+        "type": connection.type,
+        "tier": connection.tier,
+        "name": connection.name,
+        "status": connection.status,
+        "created_at": connection.created_at,
+        "invoices_this_month": invoices_this_month,
+        "invoice_limit": invoice_limit(connection),
     }
 
 
 def certificate_dict(certificate, *, can_sign: bool) -> dict:
     return {
-        "uid": certificate.uid, "taxpayer": certificate.taxpayer, "location": certificate.location,
-        "pac": certificate.pac, "serial": certificate.serial, "fingerprint": certificate.fingerprint,
-        "not_after": certificate.not_after, "status": certificate.display_status, "can_sign": can_sign,
+        "uid": certificate.uid,
+        "taxpayer": certificate.taxpayer,
+        "location": certificate.location,
+        "pac": certificate.pac,
+        "serial": certificate.serial,
+        "fingerprint": certificate.fingerprint,
+        "not_after": certificate.not_after,
+        "status": certificate.display_status,
+        "can_sign": can_sign,
     }
 
 

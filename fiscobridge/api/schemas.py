@@ -174,7 +174,9 @@ ConnectionTierIn = Literal["starter", "growth", "scale", "trial"]
 
 class ConnectionIn(Schema):
     type: ConnectionTypeIn
-    tier: ConnectionTierIn = Field(..., description="A paid tier with a free seat, or `trial` without a paid subscription")
+    tier: ConnectionTierIn = Field(
+        ..., description="A paid tier with a free seat, or `trial` without a paid subscription"
+    )
     name: str = Field(..., min_length=1, max_length=200)
 
 

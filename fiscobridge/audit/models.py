@@ -9,7 +9,9 @@ class Event(models.Model):
 
     at = models.DateTimeField(default=clock.now, db_index=True)
     action = models.CharField(max_length=64, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     partner = models.ForeignKey("accounts.Partner", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     target_type = models.CharField(max_length=64, blank=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from fiscobridge.billing.errors import InvalidSeats
 from fiscobridge.subscriptions.models import BillingInterval, Product, Tier
 
 INTERVALS = [BillingInterval.MONTH, BillingInterval.YEAR]
@@ -47,9 +48,7 @@ def plan_for_price(price_id: str) -> Plan | None:
 
 
 def find_plan(*, product: str, tier: str, interval: str) -> Plan | None:
-    return next(
-        (p for p in all_plans() if (p.product, p.tier, p.interval) == (product, tier, interval)), None
-    )
+    return next((p for p in all_plans() if (p.product, p.tier, p.interval) == (product, tier, interval)), None)
 
 
 def stripe_enabled() -> bool:
@@ -69,6 +68,18 @@ class PurchaseOptions:
 
 def purchase_options(product: str) -> PurchaseOptions:
     plans = [p for p in all_plans() if p.product == product] if stripe_enabled() else []
-    tiers = [(t.value, t.label) for t in Tier if any(p.tier == t.value for p in plans)] if product == Product.INT else []
+    tiers = (
+        [(t.value, t.label) for t in Tier if any(p.tier == t.value for p in plans)] if product == Product.INT else []
+    )
     intervals = [(i.value, i.label) for i in INTERVALS if any(p.interval == i.value for p in plans)]
     return PurchaseOptions(product=product, available=bool(plans), tiers=tiers, intervals=intervals)
+
+
+def valid_seats(seats) -> int:
+    try:
+        value = int(seats)
+    except (TypeError, ValueError):
+        raise InvalidSeats() from None
+    if not 1 <= value <= MAX_SEATS:
+        raise InvalidSeats()
+    return value

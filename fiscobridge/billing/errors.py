@@ -78,3 +78,11 @@ class ForeignCustomer(WebhookNotUnderstood):
     other systems too). Stored as ignored, with this reason: a redelivery would not change it."""
 
     code = "foreign_customer"
+
+
+class WebhookHandlingFailed(Exception):
+    """The event is stored as failed; answer non-2xx so that Stripe delivers it again."""
+
+    def __init__(self, event):
+        self.event = event
+        super().__init__(event.error)

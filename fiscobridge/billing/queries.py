@@ -28,9 +28,13 @@ def get_stripe_subscription_for_account(account, pk) -> Subscription:
 def checkout_subscriptions(checkout: CheckoutSession) -> list[Subscription]:
     if not checkout.stripe_subscription_id:
         return []
-    return list(Subscription.objects.filter(
-        account=checkout.account, source=Source.STRIPE, stripe_subscription_id=checkout.stripe_subscription_id,
-    ).order_by("id"))
+    return list(
+        Subscription.objects.filter(
+            account=checkout.account,
+            source=Source.STRIPE,
+            stripe_subscription_id=checkout.stripe_subscription_id,
+        ).order_by("id")
+    )
 
 
 def has_stripe_customer(account) -> bool:

@@ -14,12 +14,33 @@ from typing import Any
 import stripe
 from django.conf import settings
 
-from fiscobridge.billing.errors import BillingNotConfigured, InvalidWebhook, StripeDeclined, StripeUnavailable
+from fiscobridge.billing.errors import (
+    BillingNotConfigured,
+    InvalidWebhook,
+    StripeDeclined,
+    StripeUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
-ZERO_DECIMAL_CURRENCIES = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND",
-                           "VUV", "XAF", "XOF", "XPF"}
+ZERO_DECIMAL_CURRENCIES = {
+    "BIF",
+    "CLP",
+    "DJF",
+    "GNF",
+    "JPY",
+    "KMF",
+    "KRW",
+    "MGA",
+    "PYG",
+    "RWF",
+    "UGX",
+    "VND",
+    "VUV",
+    "XAF",
+    "XOF",
+    "XPF",
+}
 # Seconds to wait for Stripe. A page that calls Stripe should fail with a notice, not hang.
 TIMEOUT_SECONDS = 20
 
@@ -99,8 +120,13 @@ class _translate_errors:
     def __exit__(self, kind, error, traceback):
         if error is None or not isinstance(error, stripe.StripeError):
             return False
-        logger.warning("stripe %s failed: %s %s %s", self.action, type(error).__name__,
-                       getattr(error, "http_status", None), getattr(error, "code", None))
+        logger.warning(
+            "stripe %s failed: %s %s %s",
+            self.action,
+            type(error).__name__,
+            getattr(error, "http_status", None),
+            getattr(error, "code", None),
+        )
         if isinstance(error, stripe.CardError):
             reason = (error.user_message or "the card was declined").rstrip(".")
             raise StripeDeclined(f"Stripe declined the change: {reason}. Nothing was changed.") from error
@@ -126,32 +152,48 @@ def parse_subscription(data: dict[str, Any]) -> RemoteSubscription:
     items = []
     for item in (data.get("items") or {}).get("data") or []:
         price = item.get("price") or item.get("plan")
-        items.append(RemoteItem(
-            id=item["id"], price_id=object_id(price), quantity=int(item.get("quantity") or 0),
-            current_period_end=from_timestamp(item.get("current_period_end") or data.get("current_period_end")),
-        ))
+        items.append(
+            RemoteItem(
+                id=item["id"],
+                price_id=object_id(price),
+                quantity=int(item.get("quantity") or 0),
+                current_period_end=from_timestamp(item.get("current_period_end") or data.get("current_period_end")),
+            )
+        )
     return RemoteSubscription(
-        id=data["id"], customer_id=object_id(data.get("customer")), status=str(data.get("status") or ""),
+        id=data["id"],
+        customer_id=object_id(data.get("customer")),
+        status=str(data.get("status") or ""),
         start_date=from_timestamp(data.get("start_date") or data.get("created")),
-        cancel_at_period_end=bool(data.get("cancel_at_period_end")), cancel_at=from_timestamp(data.get("cancel_at")),
-        canceled_at=from_timestamp(data.get("canceled_at")), ended_at=from_timestamp(data.get("ended_at")), items=tuple(items),
+        cancel_at_period_end=bool(data.get("cancel_at_period_end")),
+        cancel_at=from_timestamp(data.get("cancel_at")),
+        canceled_at=from_timestamp(data.get("canceled_at")),
+        ended_at=from_timestamp(data.get("ended_at")),
+        items=tuple(items),
     )
 
 
 def _parse_session(data: dict[str, Any]) -> RemoteCheckoutSession:
     return RemoteCheckoutSession(
-        id=data["id"], url=str(data.get("url") or ""), status=str(data.get("status") or ""),
-        customer_id=object_id(data.get("customer")), subscription_id=object_id(data.get("subscription")),
+        id=data["id"],
+        url=str(data.get("url") or ""),
+        status=str(data.get("status") or ""),
+        customer_id=object_id(data.get("customer")),
+        subscription_id=object_id(data.get("subscription")),
         client_reference_id=str(data.get("client_reference_id") or ""),
     )
 
 
 def _parse_invoice(data: dict[str, Any]) -> RemoteInvoice:
     return RemoteInvoice(
-        id=str(data.get("id") or ""), number=str(data.get("number") or ""),
-        created=from_timestamp(data.get("created") or data.get("date")), status=str(data.get("status") or ""),
-        total=int(data.get("total") or 0), currency=str(data.get("currency") or "").upper(),
-        hosted_invoice_url=str(data.get("hosted_invoice_url") or ""), invoice_pdf=str(data.get("invoice_pdf") or ""),
+        id=str(data.get("id") or ""),
+        number=str(data.get("number") or ""),
+        created=from_timestamp(data.get("created") or data.get("date")),
+        status=str(data.get("status") or ""),
+        total=int(data.get("total") or 0),
+        currency=str(data.get("currency") or "").upper(),
+        hosted_invoice_url=str(data.get("hosted_invoice_url") or ""),
+        invoice_pdf=str(data.get("invoice_pdf") or ""),
     )
 
 
@@ -163,6 +205,7 @@ def invoice_subscription_id(invoice: dict[str, Any]) -> str:
 
 # --- Calls ---------------------------------------------------------------------------------
 
+
 def create_customer(*, name: str, email: str, account_id: int) -> str:
     with _translate_errors("customer create"):
         customer = _client().v1.customers.create(
@@ -172,8 +215,14 @@ def create_customer(*, name: str, email: str, account_id: int) -> str:
 
 
 def create_checkout_session(
-    *, customer_id: str, price_id: str, quantity: int, account_id: int, metadata: dict[str, str],
-    success_url: str, cancel_url: str,
+    *,
+    customer_id: str,
+    price_id: str,
+    quantity: int,
+    account_id: int,
+    metadata: dict[str, str],
+    success_url: str,
+    cancel_url: str,
 ) -> RemoteCheckoutSession:
     params = {
         "mode": "subscription",
@@ -203,7 +252,12 @@ def retrieve_subscription(subscription_id: str) -> RemoteSubscription:
 
 
 def update_item_quantity(
-    *, subscription_id: str, item_id: str, quantity: int, proration_behavior: str, payment_behavior: str,
+    *,
+    subscription_id: str,
+    item_id: str,
+    quantity: int,
+    proration_behavior: str,
+    payment_behavior: str,
 ) -> RemoteSubscription:
     params = {
         "items": [{"id": item_id, "quantity": quantity}],

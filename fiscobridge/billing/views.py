@@ -4,8 +4,12 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from fiscobridge.billing.errors import BillingNotConfigured, InvalidWebhook
-from fiscobridge.billing.services import WebhookHandlingFailed, handle_webhook
+from fiscobridge.billing.errors import (
+    BillingNotConfigured,
+    InvalidWebhook,
+    WebhookHandlingFailed,
+)
+from fiscobridge.billing.webhooks import handle_webhook
 
 # Stripe's events are small; anything much larger is not one of them.
 MAX_PAYLOAD_BYTES = 512 * 1024
@@ -24,6 +28,11 @@ def webhook(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": {"code": error.code, "message": error.message}}, status=503)
     except WebhookHandlingFailed as failure:
         # Stored as failed with its error; Stripe delivers it again and the next try re-applies it.
-        return JsonResponse({"error": {"code": "handling_failed", "message": "Event stored, handling failed"},
-                             "event": failure.event.event_id}, status=500)
+        return JsonResponse(
+            {
+                "error": {"code": "handling_failed", "message": "Event stored, handling failed"},
+                "event": failure.event.event_id,
+            },
+            status=500,
+        )
     return JsonResponse({"received": True, "event": event.event_id, "status": event.status})

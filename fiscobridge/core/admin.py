@@ -70,7 +70,8 @@ def confirmed_action(
     count = queryset.count()
     if count > MAX_ACTION_OBJECTS:
         modeladmin.message_user(
-            request, f"Select at most {MAX_ACTION_OBJECTS} objects for this action (filter the list first).",
+            request,
+            f"Select at most {MAX_ACTION_OBJECTS} objects for this action (filter the list first).",
             messages.ERROR,
         )
         return None
@@ -85,7 +86,9 @@ def confirmed_action(
             except DomainError as error:
                 modeladmin.message_user(request, f"{obj}: {error.message}", messages.WARNING)
         if ok:
-            modeladmin.message_user(request, f"{ok} {modeladmin.model._meta.verbose_name_plural} {done}.", messages.SUCCESS)
+            modeladmin.message_user(
+                request, f"{ok} {modeladmin.model._meta.verbose_name_plural} {done}.", messages.SUCCESS
+            )
         return None
     opts = modeladmin.model._meta
     context = {

@@ -14,11 +14,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
+from fiscobridge.core.errors import DecryptionError
+
 _SALT = b"fiscobridge-encryption-v1"
-
-
-class DecryptionError(Exception):
-    """The token was not made by `encrypt` with this secret and purpose (or was altered)."""
 
 
 @lru_cache(maxsize=32)

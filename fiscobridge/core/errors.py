@@ -23,6 +23,11 @@ class InvalidInput(DomainError):
     message = "The request is not valid"
     http_status = 422
 
+    @classmethod
+    def for_field(cls, field: str, message: str) -> "InvalidInput":
+        """A refused value of one named field; forms show the message next to that field."""
+        return cls(message, details={"field": field})
+
 
 class NotFound(DomainError):
     code = "not_found"
@@ -39,3 +44,7 @@ class PermissionDenied(DomainError):
 class Conflict(DomainError):
     code = "conflict"
     http_status = 409
+
+
+class DecryptionError(Exception):
+    """The token was not made by `encrypt` with this secret and purpose (or was altered)."""

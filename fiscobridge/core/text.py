@@ -13,9 +13,18 @@ def has_control_characters(value: str) -> bool:
 def clean_text(value: str | None, *, field: str, max_length: int, required: bool = False) -> str:
     text = (value or "").strip()
     if required and not text:
-        raise InvalidInput(f"{field.capitalize()} is required", details={"field": field})
+        raise InvalidInput.for_field(field, f"{field.capitalize()} is required")
     if len(text) > max_length:
-        raise InvalidInput(f"{field.capitalize()} must be at most {max_length} characters", details={"field": field})
+        raise InvalidInput.for_field(field, f"{field.capitalize()} must be at most {max_length} characters")
     if has_control_characters(text):
-        raise InvalidInput(f"{field.capitalize()} must not contain control characters", details={"field": field})
+        raise InvalidInput.for_field(field, f"{field.capitalize()} must not contain control characters")
     return text
+
+
+def size_text(limit: int) -> str:
+    """A size limit as people write it: `1 MB`, `512 KB`, or bytes when it is neither."""
+    if limit % (1024 * 1024) == 0:
+        return f"{limit // (1024 * 1024)} MB"
+    if limit % 1024 == 0:
+        return f"{limit // 1024} KB"
+    return f"{limit} bytes"

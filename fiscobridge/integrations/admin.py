@@ -29,7 +29,11 @@ class ConnectionAdmin(ReadOnlyAdmin):
     @admin.action(description="Remove selected connections (frees their seats; cannot be undone)…")
     def remove_selected(self, request, queryset):
         return confirmed_action(
-            self, request, queryset, title="Remove connections", done="removed",
+            self,
+            request,
+            queryset,
+            title="Remove connections",
+            done="removed",
             warning="A removed connection stops syncing; its seat is free at once.",
             apply=lambda connection, actor, ip, reason: remove_connection(connection=connection, actor=actor, ip=ip),
         )

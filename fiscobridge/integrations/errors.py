@@ -1,6 +1,6 @@
 """Errors of Integrations connections (SPEC 4.2). Seat exhaustion is subscriptions' SeatLimitReached."""
 
-from fiscobridge.core.errors import Conflict, DomainError
+from fiscobridge.core.errors import Conflict, DomainError, NotFound
 
 
 class InvoiceLimitReached(DomainError):
@@ -19,3 +19,7 @@ class ConnectionAlreadyRemoved(Conflict):
 class TrialNotAvailable(Conflict):
     code = "trial_not_available"
     message = "The free trial connection is only available without a paid Integrations subscription"
+
+
+class ConnectionNotFound(NotFound):
+    message = "No such connection"

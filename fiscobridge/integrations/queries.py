@@ -5,12 +5,8 @@ from datetime import UTC, date, datetime
 from django.conf import settings
 
 from fiscobridge.core import clock
-from fiscobridge.core.errors import NotFound
+from fiscobridge.integrations.errors import ConnectionNotFound
 from fiscobridge.integrations.models import Connection, ConnectionTier, ConnectionUsage
-
-
-class ConnectionNotFound(NotFound):
-    message = "No such connection"
 
 
 def get_connection_for_account(account, uid: str) -> Connection:
@@ -47,7 +43,8 @@ def invoice_limit(connection: Connection) -> int:
 def invoices_this_month(connection: Connection) -> int:
     used = (
         ConnectionUsage.objects.filter(connection=connection, month=usage_month())
-        .values_list("invoices", flat=True).first()
+        .values_list("invoices", flat=True)
+        .first()
     )
     return used or 0
 

@@ -1,8 +1,5 @@
 """Changes of state of Integrations connections: create (spends a seat), remove, report invoice usage."""
 
-import secrets
-import unicodedata
-
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -11,37 +8,35 @@ from fiscobridge.accounts.locks import lock_account
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.errors import InvalidInput
-from fiscobridge.integrations.errors import ConnectionAlreadyRemoved, InvoiceLimitReached, TrialNotAvailable
+from fiscobridge.core.ids import new_uid
+from fiscobridge.core.text import has_control_characters
+from fiscobridge.integrations.errors import (
+    ConnectionAlreadyRemoved,
+    InvoiceLimitReached,
+    TrialNotAvailable,
+)
 from fiscobridge.integrations.models import (
-    Connection, ConnectionStatus, ConnectionTier, ConnectionType, ConnectionUsage,
+    Connection,
+    ConnectionStatus,
+    ConnectionTier,
+    ConnectionType,
+    ConnectionUsage,
 )
 from fiscobridge.integrations.queries import invoice_limit, usage_month
 from fiscobridge.subscriptions.capacity import int_capacity_by_tier, int_trial
 from fiscobridge.subscriptions.errors import SeatLimitReached
 
-# Uppercase letters and digits without 0/O and 1/I look-alikes: read aloud or typed without doubt.
-UID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 UID_PREFIX = "K"
-UID_RANDOM_LENGTH = 10  # 32^10 = 2^50
 NAME_MAX = 200
-
-
-def _invalid(field: str, message: str) -> InvalidInput:
-    return InvalidInput(message, details={"field": field})
 
 
 def _clean_name(name) -> str:
     name = (name or "").strip() if isinstance(name, str) else ""
     if not 1 <= len(name) <= NAME_MAX:
-        raise _invalid("name", f"A name of 1 to {NAME_MAX} characters is required")
-    # Control characters (NUL above all, which PostgreSQL refuses) have no place in a display name.
-    if any(unicodedata.category(char) == "Cc" for char in name):
-        raise _invalid("name", "The name contains a control character")
+        raise InvalidInput.for_field("name", f"A name of 1 to {NAME_MAX} characters is required")
+    if has_control_characters(name):
+        raise InvalidInput.for_field("name", "The name contains a control character")
     return name
-
-
-def _new_uid() -> str:
-    return UID_PREFIX + "".join(secrets.choice(UID_ALPHABET) for _ in range(UID_RANDOM_LENGTH))
 
 
 def _seats_total(account, tier: str) -> int:
@@ -55,9 +50,9 @@ def _seats_total(account, tier: str) -> int:
 def create_connection(*, account, actor, type: str, tier: str, name: str, ip=None) -> Connection:
     """Create a connection on a free seat of its tier (or the trial), else SeatLimitReached."""
     if type not in ConnectionType.values:
-        raise _invalid("type", "Type must be one of: " + ", ".join(ConnectionType.values))
+        raise InvalidInput.for_field("type", "Type must be one of: " + ", ".join(ConnectionType.values))
     if tier not in ConnectionTier.values:
-        raise _invalid("tier", "Tier must be one of: " + ", ".join(ConnectionTier.values))
+        raise InvalidInput.for_field("tier", "Tier must be one of: " + ", ".join(ConnectionTier.values))
     name = _clean_name(name)
     with transaction.atomic():
         # The account lock first, then count: parallel creates queue here, and each one counts
@@ -68,11 +63,18 @@ def create_connection(*, account, actor, type: str, tier: str, name: str, ip=Non
         if seats_used >= seats_total:
             raise SeatLimitReached(details={"tier": tier, "seats_total": seats_total, "seats_used": seats_used})
         connection = _insert(
-            account=account, type=type, tier=tier, name=name,
+            account=account,
+            type=type,
+            tier=tier,
+            name=name,
             created_by=actor if getattr(actor, "pk", None) else None,
         )
         record_event(
-            action="connection.created", actor=actor, account=account, target=connection, ip=ip,
+            action="connection.created",
+            actor=actor,
+            account=account,
+            target=connection,
+            ip=ip,
             details={"uid": connection.uid, "type": type, "tier": tier, "name": name},
         )
     return connection
@@ -83,7 +85,7 @@ def _insert(**fields) -> Connection:
     for attempt in range(5):
         try:
             with transaction.atomic():
-                return Connection.objects.create(uid=_new_uid(), **fields)
+                return Connection.objects.create(uid=new_uid(UID_PREFIX), **fields)
         except IntegrityError:
             if attempt == 4:
                 raise
@@ -100,7 +102,11 @@ def remove_connection(*, connection: Connection, actor, ip=None) -> Connection:
     if not changed:
         raise ConnectionAlreadyRemoved()
     record_event(
-        action="connection.removed", actor=actor, account=connection.account, target=connection, ip=ip,
+        action="connection.removed",
+        actor=actor,
+        account=connection.account,
+        target=connection,
+        ip=ip,
         details={"uid": connection.uid, "type": connection.type, "tier": connection.tier},
     )
     return connection
@@ -115,7 +121,7 @@ def record_invoice_usage(*, connection: Connection, invoices: int, ip=None) -> i
     so that every service has the same call shape.
     """
     if isinstance(invoices, bool) or not isinstance(invoices, int) or invoices < 1:
-        raise _invalid("invoices", "Invoices must be a whole number of at least 1")
+        raise InvalidInput.for_field("invoices", "Invoices must be a whole number of at least 1")
     limit = invoice_limit(connection)
     month = usage_month()
     with transaction.atomic():

@@ -1,7 +1,8 @@
 """Activation-key codes: format, normalization, Luhn mod 34 check character, generation.
 
-Pure functions, no Django: the same rules are mirrored in static/js/keycode.js and both are
-held to tests/key_vectors.json.
+Pure functions: the same rules are mirrored in static/js/keycode.js and both are held to
+tests/key_vectors.json. `code_digest` alone reads a secret: the keyed hash that is all we store
+of a code.
 """
 
 import re
@@ -9,6 +10,8 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from enum import Enum
+
+from fiscobridge.core.crypto import keyed_hash
 
 ALPHABET = "23456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 BASE = len(ALPHABET)  # 34
@@ -20,9 +23,7 @@ PRODUCT_OF_PREFIX = {prefix: product for product, prefix in PREFIXES.items()}
 MASK = "••••"
 
 # Unicode "Pd" (dash punctuation) plus U+2212 MINUS SIGN, which is "Sm" but looks like a dash.
-_DASHES = "".join(
-    chr(cp) for cp in range(0x110000) if unicodedata.category(chr(cp)) == "Pd"
-) + "\u2212"
+_DASHES = "".join(chr(cp) for cp in range(0x110000) if unicodedata.category(chr(cp)) == "Pd") + "\u2212"
 _STRIP = re.compile(r"[\s" + re.escape(_DASHES) + "]+")
 _LOOKALIKES = str.maketrans({"0": "O", "1": "I"})
 
@@ -113,9 +114,9 @@ def normalize(raw: str, default_product: str | None = None) -> str:
     return parse_key(raw, default_product).canonical
 
 
-def hint_of(canonical: str) -> str:
+def hint_for(product: str, last_group: str) -> str:
     """The display hint `POS-••••-••••-XXXX`: only the last group is ever shown again."""
-    return f"{canonical[:3]}-{MASK}-{MASK}-{canonical[-4:]}"
+    return f"{product.upper()}-{MASK}-{MASK}-{last_group}"
 
 
 def search_term(q: str) -> str:
@@ -127,3 +128,11 @@ def search_term(q: str) -> str:
         return parse_key(q).canonical[-4:]
     except KeyFormatError:
         return q
+
+
+KEY_HASH_PURPOSE = "activation-key"
+
+
+def code_digest(canonical: str) -> str:
+    """The keyed hash stored for a canonical code (`ActivationKey.code_hmac`): never the code."""
+    return keyed_hash(KEY_HASH_PURPOSE, canonical)

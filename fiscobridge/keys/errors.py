@@ -1,6 +1,6 @@
 """Errors of key redemption (SPEC 2.5, in check order) and of the partner's key actions."""
 
-from fiscobridge.core.errors import Conflict, DomainError
+from fiscobridge.core.errors import Conflict, DomainError, NotFound
 from fiscobridge.keys.codes import PREFIXES, FormatProblem
 
 PRODUCT_NAMES = {"pos": "Cloud POS", "int": "Integrations"}
@@ -77,3 +77,7 @@ class KeyAlreadyRevoked(Conflict):
 class KeyNotVoidable(Conflict):
     code = "key_not_voidable"
     message = "Only an activated key that is not yet voided can be voided"
+
+
+class KeyNotFound(NotFound):
+    message = "No such key"

@@ -2,8 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -11,19 +10,13 @@ from django.utils import timezone
 
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
-from fiscobridge.core.crypto import keyed_hash
 from fiscobridge.core.errors import InvalidInput
 from fiscobridge.core.text import clean_text
-from fiscobridge.keys.codes import generate_code
+from fiscobridge.keys.codes import code_digest, generate_code
 from fiscobridge.keys.models import ActivationKey, KeyBatch
 from fiscobridge.subscriptions.models import Product, Tier
 
 CHUNK = 2000
-KEY_HASH_PURPOSE = "activation-key"
-
-
-def code_digest(canonical: str) -> str:
-    return keyed_hash(KEY_HASH_PURPOSE, canonical)
 
 
 @dataclass(frozen=True)
@@ -38,23 +31,19 @@ class IssuedBatch:
     keys: list[IssuedKey]
 
 
-def _invalid(field: str, message: str) -> InvalidInput:
-    return InvalidInput(message, details={"field": field})
-
-
 def check_package(*, product: str, tier: str, seats: int, months: int) -> str:
     """Validate what a key grants; returns the stored tier ('' for Cloud POS)."""
     if product not in Product.values:
-        raise _invalid("product", "Product must be 'pos' or 'int'")
+        raise InvalidInput.for_field("product", "Product must be 'pos' or 'int'")
     tier = tier or ""
     if product == Product.INT and tier not in Tier.values:
-        raise _invalid("tier", "Integrations keys need a tier: starter, growth or scale")
+        raise InvalidInput.for_field("tier", "Integrations keys need a tier: starter, growth or scale")
     if product == Product.POS and tier:
-        raise _invalid("tier", "Cloud POS keys have no tier")
+        raise InvalidInput.for_field("tier", "Cloud POS keys have no tier")
     if not isinstance(seats, int) or not 1 <= seats <= 1000:
-        raise _invalid("seats", "Seats must be a whole number from 1 to 1000")
+        raise InvalidInput.for_field("seats", "Seats must be a whole number from 1 to 1000")
     if not isinstance(months, int) or not 1 <= months <= 60:
-        raise _invalid("months", "Months must be a whole number from 1 to 60")
+        raise InvalidInput.for_field("months", "Months must be a whole number from 1 to 60")
     return tier
 
 
@@ -81,16 +70,18 @@ def issue_keys(
     tier = check_package(product=product, tier=tier, seats=seats, months=months)
     limit = max_quantity if max_quantity is not None else settings.KEY_ISSUE_MAX_PER_REQUEST
     if not isinstance(quantity, int) or not 1 <= quantity <= limit:
-        raise _invalid("quantity", f"Quantity must be a whole number from 1 to {limit}")
+        raise InvalidInput.for_field("quantity", f"Quantity must be a whole number from 1 to {limit}")
     reference = clean_text(reference, field="reference", max_length=200)
     if redeem_by is not None and timezone.is_naive(redeem_by):
-        redeem_by = timezone.make_aware(redeem_by, dt_timezone.utc)
+        redeem_by = timezone.make_aware(redeem_by, UTC)
     if redeem_by is not None and redeem_by <= clock.now():
-        raise _invalid("redeem_by", "Redeem-by must be in the future")
+        raise InvalidInput.for_field("redeem_by", "Redeem-by must be in the future")
 
     for attempt in range(3):
         try:
-            return _insert_batch(partner, actor, product, tier, seats, months, quantity, reference, redeem_by, on_progress, ip)
+            return _insert_batch(
+                partner, actor, product, tier, seats, months, quantity, reference, redeem_by, on_progress, ip
+            )
         except IntegrityError:
             # Another issuer inserted one of our codes between our check and our insert.
             if attempt == 2:
@@ -100,8 +91,15 @@ def issue_keys(
 @transaction.atomic
 def _insert_batch(partner, actor, product, tier, seats, months, quantity, reference, redeem_by, on_progress, ip):
     batch = KeyBatch.objects.create(
-        partner=partner, product=product, tier=tier, seats=seats, months=months, quantity=quantity,
-        reference=reference, redeem_by=redeem_by, created_by=actor if getattr(actor, "pk", None) else None,
+        partner=partner,
+        product=product,
+        tier=tier,
+        seats=seats,
+        months=months,
+        quantity=quantity,
+        reference=reference,
+        redeem_by=redeem_by,
+        created_by=actor if getattr(actor, "pk", None) else None,
     )
     issued: list[IssuedKey] = []
     done = 0
@@ -110,8 +108,16 @@ def _insert_batch(partner, actor, product, tier, seats, months, quantity, refere
         codes = _fresh_codes(product, size)
         rows = [
             ActivationKey(
-                partner=partner, batch=batch, product=product, tier=tier, seats=seats, months=months,
-                reference=reference, code_hmac=digest, last_group=code[-4:], redeem_by=redeem_by,
+                partner=partner,
+                batch=batch,
+                product=product,
+                tier=tier,
+                seats=seats,
+                months=months,
+                reference=reference,
+                code_hmac=digest,
+                last_group=code[-4:],
+                redeem_by=redeem_by,
                 created_at=batch.created_at,
             )
             for code, digest in codes
@@ -122,9 +128,19 @@ def _insert_batch(partner, actor, product, tier, seats, months, quantity, refere
         if on_progress:
             on_progress(size)
     record_event(
-        action="key.issued", actor=actor, partner=partner, target=batch, ip=ip,
-        details={"batch": batch.pk, "product": product, "tier": tier, "seats": seats, "months": months,
-                 "quantity": quantity},
+        action="key.issued",
+        actor=actor,
+        partner=partner,
+        target=batch,
+        ip=ip,
+        details={
+            "batch": batch.pk,
+            "product": product,
+            "tier": tier,
+            "seats": seats,
+            "months": months,
+            "quantity": quantity,
+        },
     )
     return IssuedBatch(batch=batch, keys=issued)
 
@@ -136,9 +152,7 @@ def _fresh_codes(product: str, size: int) -> list[tuple[str, str]]:
         for _ in range(size - len(chosen)):
             code = generate_code(product)
             chosen.setdefault(code_digest(code), code)
-        taken = set(
-            ActivationKey.objects.filter(code_hmac__in=list(chosen)).values_list("code_hmac", flat=True)
-        )
+        taken = set(ActivationKey.objects.filter(code_hmac__in=list(chosen)).values_list("code_hmac", flat=True))
         for digest in taken:
             del chosen[digest]
     return [(code, digest) for digest, code in chosen.items()]

@@ -55,7 +55,10 @@ def _nth_recent_failure(failures, n: int):
 def _lock(requester: Requester, scope: str, key: str, until) -> None:
     Lockout.objects.create(scope=scope, scope_key=key, until=until)
     record_event(
-        action="redeem.locked_out", actor=requester.user, account=requester.account, ip=requester.ip,
+        action="redeem.locked_out",
+        actor=requester.user,
+        account=requester.account,
+        ip=requester.ip,
         details={"scope": scope, "until": until.isoformat()},
     )
 
@@ -65,21 +68,35 @@ def lock_if_over_limit(requester: Requester) -> None:
     moment = clock.now()
     failures = RedeemAttempt.objects.filter(failed=True)
 
-    last_session_lock = (
-        Lockout.objects.filter(scope="session", scope_key=requester.session_scope).aggregate(u=Max("until"))["u"]
-    )
+    last_session_lock = Lockout.objects.filter(scope="session", scope_key=requester.session_scope).aggregate(
+        u=Max("until")
+    )["u"]
     session_failures = failures.filter(session_scope=requester.session_scope)
     if last_session_lock is not None:
         session_failures = session_failures.filter(at__gte=last_session_lock)
     if session_failures.count() >= settings.REDEEM_SESSION_FAILURE_LIMIT:
-        _lock(requester, "session", requester.session_scope,
-              moment + timedelta(seconds=settings.REDEEM_SESSION_LOCK_SECONDS))
+        _lock(
+            requester,
+            "session",
+            requester.session_scope,
+            moment + timedelta(seconds=settings.REDEEM_SESSION_LOCK_SECONDS),
+        )
 
     for scope, key, scoped, limit, window in (
-        ("account", str(requester.account.pk), failures.filter(account=requester.account),
-         settings.REDEEM_ACCOUNT_FAILURE_LIMIT, settings.REDEEM_ACCOUNT_WINDOW_SECONDS),
-        ("ip", requester.ip, failures.filter(ip=requester.ip),
-         settings.REDEEM_IP_FAILURE_LIMIT, settings.REDEEM_IP_WINDOW_SECONDS),
+        (
+            "account",
+            str(requester.account.pk),
+            failures.filter(account=requester.account),
+            settings.REDEEM_ACCOUNT_FAILURE_LIMIT,
+            settings.REDEEM_ACCOUNT_WINDOW_SECONDS,
+        ),
+        (
+            "ip",
+            requester.ip,
+            failures.filter(ip=requester.ip),
+            settings.REDEEM_IP_FAILURE_LIMIT,
+            settings.REDEEM_IP_WINDOW_SECONDS,
+        ),
     ):
         span = timedelta(seconds=window)
         nth = _nth_recent_failure(scoped.filter(at__gt=moment - span), limit)

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from fiscobridge.core import clock
+from fiscobridge.keys.codes import hint_for
 from fiscobridge.subscriptions.models import Product, Tier
 
 
@@ -16,7 +17,29 @@ class KeyStatus(models.TextChoices):
     REVOKED = "revoked"
 
 
-DISPLAY_STATUSES = ["available", "activated", "revoked", "expired", "voided"]
+class KeyDisplayStatus(models.TextChoices):
+    """What people and the API see, in this order everywhere: the stored state, refined by facts."""
+
+    AVAILABLE = "available", "Available"
+    ACTIVATED = "activated", "Activated"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"  # available, but past its redeem-by: no one can redeem it
+    VOIDED = "voided", "Voided"  # activated, then its subscription ended by staff
+
+
+# The rule of display status, in its two forms: a filter per status (lists, counts, the partner
+# dashboard) and the status of one loaded key (`ActivationKey.display_status_at`). They are kept
+# side by side on purpose; tests/test_key_status.py proves that every key matches exactly the
+# filter of its own status.
+def display_status_filters(moment: datetime) -> dict[str, Q]:
+    not_past_redeem_by = Q(redeem_by__isnull=True) | Q(redeem_by__gt=moment)
+    return {
+        KeyDisplayStatus.AVAILABLE: Q(status=KeyStatus.AVAILABLE) & not_past_redeem_by,
+        KeyDisplayStatus.ACTIVATED: Q(status=KeyStatus.ACTIVATED, voided_at__isnull=True),
+        KeyDisplayStatus.REVOKED: Q(status=KeyStatus.REVOKED),
+        KeyDisplayStatus.EXPIRED: Q(status=KeyStatus.AVAILABLE, redeem_by__lte=moment),
+        KeyDisplayStatus.VOIDED: Q(status=KeyStatus.ACTIVATED, voided_at__isnull=False),
+    }
 
 
 class KeyBatch(models.Model):
@@ -31,7 +54,9 @@ class KeyBatch(models.Model):
     reference = models.CharField(max_length=200, blank=True)
     redeem_by = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     def __str__(self) -> str:
         return f"Batch {self.pk} · {self.quantity} × {self.product.upper()}"
@@ -43,20 +68,11 @@ class ActivationKeyQuerySet(models.QuerySet):
 
     def redeemable(self, at: datetime | None = None):
         """Available and not past redeem-by: the only keys any customer may redeem."""
-        moment = at or clock.now()
-        return self.filter(status=KeyStatus.AVAILABLE).filter(Q(redeem_by__isnull=True) | Q(redeem_by__gt=moment))
+        return self.with_display_status(KeyDisplayStatus.AVAILABLE, at)
 
     def with_display_status(self, status: str, at: datetime | None = None):
-        moment = at or clock.now()
-        if status == "available":
-            return self.redeemable(moment)
-        if status == "expired":
-            return self.filter(status=KeyStatus.AVAILABLE, redeem_by__lte=moment)
-        if status == "activated":
-            return self.filter(status=KeyStatus.ACTIVATED, voided_at__isnull=True)
-        if status == "voided":
-            return self.filter(status=KeyStatus.ACTIVATED, voided_at__isnull=False)
-        return self.filter(status=status)
+        """Keys whose display status is `status`; an unknown status is a programming error."""
+        return self.filter(display_status_filters(at or clock.now())[KeyDisplayStatus(status)])
 
 
 class ActivationKey(models.Model):
@@ -76,8 +92,12 @@ class ActivationKey(models.Model):
     redeem_by = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now)
     activated_at = models.DateTimeField(null=True, blank=True)
-    activated_account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="activated_keys")
-    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    activated_account = models.ForeignKey(
+        "accounts.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="activated_keys"
+    )
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=500, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
@@ -92,8 +112,11 @@ class ActivationKey(models.Model):
             models.Index(fields=["batch", "-id"]),
             # The partner dashboard's activations-per-day chart: a range of one partner's
             # activation times (only activated keys have one).
-            models.Index(fields=["partner", "activated_at"], name="key_partner_activated_at",
-                         condition=Q(activated_at__isnull=False)),
+            models.Index(
+                fields=["partner", "activated_at"],
+                name="key_partner_activated_at",
+                condition=Q(activated_at__isnull=False),
+            ),
         ]
         # Also, on PostgreSQL only: a trigram index on UPPER(reference) (migration 0002), so a
         # search by hint or reference is a bitmap OR of two indexes, not a walk of every key.
@@ -108,8 +131,12 @@ class ActivationKey(models.Model):
                 name="key_activation_facts",
                 condition=~Q(status="activated") | (Q(activated_account__isnull=False) & Q(activated_at__isnull=False)),
             ),
-            models.CheckConstraint(name="key_revocation_facts", condition=~Q(status="revoked") | Q(revoked_at__isnull=False)),
-            models.CheckConstraint(name="key_void_only_activated", condition=Q(voided_at__isnull=True) | Q(status="activated")),
+            models.CheckConstraint(
+                name="key_revocation_facts", condition=~Q(status="revoked") | Q(revoked_at__isnull=False)
+            ),
+            models.CheckConstraint(
+                name="key_void_only_activated", condition=Q(voided_at__isnull=True) | Q(status="activated")
+            ),
         ]
 
     def __str__(self) -> str:
@@ -117,14 +144,15 @@ class ActivationKey(models.Model):
 
     @property
     def hint(self) -> str:
-        return f"{self.product.upper()}-••••-••••-{self.last_group}"
+        return hint_for(self.product, self.last_group)
 
     def display_status_at(self, moment: datetime) -> str:
+        """The rule of `display_status_filters`, for one loaded key."""
         if self.status == KeyStatus.AVAILABLE and self.redeem_by is not None and self.redeem_by <= moment:
-            return "expired"
+            return KeyDisplayStatus.EXPIRED
         if self.status == KeyStatus.ACTIVATED and self.voided_at is not None:
-            return "voided"
-        return self.status
+            return KeyDisplayStatus.VOIDED
+        return KeyDisplayStatus(self.status)
 
     @property
     def display_status(self) -> str:
@@ -151,6 +179,9 @@ class RedeemAttempt(models.Model):
             models.Index(fields=["ip", "at"], condition=Q(failed=True), name="attempt_fail_ip"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.action} {self.outcome} at {self.at:%Y-%m-%d %H:%M:%S}"
+
 
 class Lockout(models.Model):
     """A scope (session, account or IP) that may not validate or activate until `until`."""
@@ -162,3 +193,6 @@ class Lockout(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["scope", "scope_key", "until"])]
+
+    def __str__(self) -> str:
+        return f"{self.scope} locked until {self.until:%Y-%m-%d %H:%M:%S}"

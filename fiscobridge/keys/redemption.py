@@ -5,21 +5,26 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from fiscobridge.audit.actions import redemption_action
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.crypto import keyed_hash
 from fiscobridge.core.errors import DomainError
 from fiscobridge.core.ids import is_storable_id
-from fiscobridge.keys.codes import KeyFormatError, parse_key
-from fiscobridge.keys.errors import AlreadyActivated, InvalidKeyFormat, KeyNotAvailable, WrongProduct
-from fiscobridge.keys.issuance import code_digest
+from fiscobridge.keys.codes import KeyFormatError, code_digest, parse_key
+from fiscobridge.keys.errors import (
+    AlreadyActivated,
+    InvalidKeyFormat,
+    KeyNotAvailable,
+    WrongProduct,
+)
 from fiscobridge.keys.limits import Requester, ensure_not_locked, lock_if_over_limit
 from fiscobridge.keys.models import ActivationKey, KeyStatus, RedeemAttempt
-from fiscobridge.notifications.services import queue_activation_emails
+from fiscobridge.notifications.outbox import queue_activation_emails
 from fiscobridge.subscriptions.capacity import int_capacity_by_tier, pos_capacity
+from fiscobridge.subscriptions.errors import InvalidRenewal
 from fiscobridge.subscriptions.models import Product, Subscription
 from fiscobridge.subscriptions.services import (
-    InvalidRenewal,
     RenewalOption,
     create_key_subscription,
     renewable_subscriptions,
@@ -59,18 +64,30 @@ def _active_on_account(account, digest: str) -> bool:
     ).exists()
 
 
-def _record_attempt(requester: Requester, action: str, raw: str, outcome: str, key: ActivationKey | None = None) -> None:
+def _record_attempt(
+    requester: Requester, action: str, raw: str, outcome: str, key: ActivationKey | None = None
+) -> None:
     failed = outcome == KeyNotAvailable.code
     input_hash = keyed_hash("attempt-input", raw[:512])
     RedeemAttempt.objects.create(
-        action=action, account=requester.account, user=requester.user, session_scope=requester.session_scope,
-        ip=requester.ip, input_hash=input_hash, outcome=outcome, failed=failed,
+        action=action,
+        account=requester.account,
+        user=requester.user,
+        session_scope=requester.session_scope,
+        ip=requester.ip,
+        input_hash=input_hash,
+        outcome=outcome,
+        failed=failed,
     )
     if action == "validate" or outcome != "ok":
         record_event(
-            action=f"key.{action}.{'succeeded' if outcome == 'ok' else 'failed'}",
-            actor=requester.user, account=requester.account, partner=key.partner if key else None,
-            target=key, ip=requester.ip, details={"outcome": outcome, "input_hash": input_hash},
+            action=redemption_action(action, succeeded=outcome == "ok"),
+            actor=requester.user,
+            account=requester.account,
+            partner=key.partner if key else None,
+            target=key,
+            ip=requester.ip,
+            details={"outcome": outcome, "input_hash": input_hash},
         )
     if failed:
         lock_if_over_limit(requester)
@@ -98,13 +115,18 @@ def validate_key(*, requester: Requester, raw: str, product: str) -> Preview:
             raise KeyNotAvailable()
         starts_at = clock.now()
         current = (
-            pos_capacity(requester.account, starts_at) if key.product == Product.POS
+            pos_capacity(requester.account, starts_at)
+            if key.product == Product.POS
             else int_capacity_by_tier(requester.account, starts_at)[key.tier]
         )
         return Preview(
-            key=key, starts_at=starts_at, expires_at=clock.add_months(starts_at, key.months),
+            key=key,
+            starts_at=starts_at,
+            expires_at=clock.add_months(starts_at, key.months),
             seats_total_after=current + key.seats,
-            renewal_options=renewal_options(account=requester.account, product=key.product, tier=key.tier, months=key.months),
+            renewal_options=renewal_options(
+                account=requester.account, product=key.product, tier=key.tier, months=key.months
+            ),
         )
 
     return _attempt(requester, "validate", raw, run)
@@ -125,9 +147,15 @@ def _redeem(requester: Requester, digest: str, renew: int | None) -> Subscriptio
     moment = clock.now()
     # One conditional UPDATE decides the race: whichever transaction flips the row from
     # `available` wins; every other one updates nothing, on SQLite and PostgreSQL alike.
-    won = ActivationKey.objects.redeemable(moment).filter(code_hmac=digest).update(
-        status=KeyStatus.ACTIVATED, activated_account=requester.account, activated_at=moment,
-        activated_by=requester.user,
+    won = (
+        ActivationKey.objects.redeemable(moment)
+        .filter(code_hmac=digest)
+        .update(
+            status=KeyStatus.ACTIVATED,
+            activated_account=requester.account,
+            activated_at=moment,
+            activated_by=requester.user,
+        )
     )
     if not won:
         # A concurrent activation of the same key on this same account may have won.
@@ -139,7 +167,11 @@ def _redeem(requester: Requester, digest: str, renew: int | None) -> Subscriptio
     if renew is not None:
         if not is_storable_id(renew):
             raise InvalidRenewal(details={"renew": renew})
-        target = renewable_subscriptions(account=requester.account, product=key.product, tier=key.tier, at=moment).filter(pk=renew).first()
+        target = (
+            renewable_subscriptions(account=requester.account, product=key.product, tier=key.tier, at=moment)
+            .filter(pk=renew)
+            .first()
+        )
         if target is None:
             raise InvalidRenewal(details={"renew": renew})
         starts_at = target.expires_at
@@ -147,14 +179,23 @@ def _redeem(requester: Requester, digest: str, renew: int | None) -> Subscriptio
         # The unique `renews` column lets only one key continue a given subscription.
         with transaction.atomic():
             subscription = create_key_subscription(
-                key=key, account=requester.account, actor=requester.user, starts_at=starts_at, renews=target,
+                key=key,
+                account=requester.account,
+                actor=requester.user,
+                starts_at=starts_at,
+                renews=target,
                 ip=requester.ip,
             )
     except IntegrityError:
         raise InvalidRenewal(details={"renew": renew}) from None
     record_event(
-        action="key.activated", actor=requester.user, account=requester.account, partner=key.partner, target=key,
-        ip=requester.ip, details={"subscription": subscription.pk, "renews": renew},
+        action="key.activated",
+        actor=requester.user,
+        account=requester.account,
+        partner=key.partner,
+        target=key,
+        ip=requester.ip,
+        details={"subscription": subscription.pk, "renews": renew},
     )
     # Outbox rows in this transaction (they exist iff the activation commits); sent after commit.
     queue_activation_emails(key=key, subscription=subscription)

@@ -5,11 +5,13 @@ from django.db import transaction
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.text import clean_text
-from fiscobridge.keys.errors import KeyAlreadyActivated, KeyAlreadyRevoked, KeyNotVoidable
-from fiscobridge.keys.issuance import issue_keys  # noqa: F401  (re-exported: the service entry points live here)
+from fiscobridge.keys.errors import (
+    KeyAlreadyActivated,
+    KeyAlreadyRevoked,
+    KeyNotVoidable,
+)
 from fiscobridge.keys.models import ActivationKey, KeyStatus
-from fiscobridge.keys.redemption import activate_key, validate_key  # noqa: F401
-from fiscobridge.notifications.services import queue_key_voided_emails
+from fiscobridge.notifications.outbox import queue_key_voided_emails
 from fiscobridge.subscriptions.services import end_subscription
 
 
@@ -46,7 +48,12 @@ def void_key(*, key: ActivationKey, reason: str, actor, ip=None) -> ActivationKe
     if subscription is not None:
         end_subscription(subscription=subscription, reason=f"key voided: {reason}", actor=actor, ip=ip)
     record_event(
-        action="key.voided", actor=actor, account=key.activated_account, partner=key.partner, target=key, ip=ip,
+        action="key.voided",
+        actor=actor,
+        account=key.activated_account,
+        partner=key.partner,
+        target=key,
+        ip=ip,
         details={"reason": reason},
     )
     # Queued in this transaction (so they exist iff the void commits) and sent after it.

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 
 from fiscobridge.core.admin import ReadOnlyAdmin
 from fiscobridge.notifications.models import EmailStatus, OutboundEmail
-from fiscobridge.notifications.services import requeue, send_outbound
+from fiscobridge.notifications.sending import requeue, send_outbound
 
 
 @admin.register(OutboundEmail)
@@ -14,8 +14,22 @@ class OutboundEmailAdmin(ReadOnlyAdmin):
     search_fields = ["subject", "dedupe_key", "account__name", "partner__name"]
     list_select_related = ["account", "partner"]
     date_hierarchy = "created_at"
-    fields = ["kind", "status", "recipients", "subject", "body", "dedupe_key", "account", "partner", "subscription",
-              "attempts", "last_error", "created_at", "last_attempt_at", "sent_at"]
+    fields = [
+        "kind",
+        "status",
+        "recipients",
+        "subject",
+        "body",
+        "dedupe_key",
+        "account",
+        "partner",
+        "subscription",
+        "attempts",
+        "last_error",
+        "created_at",
+        "last_attempt_at",
+        "sent_at",
+    ]
     actions = ["send_now", "requeue_failed"]
 
     @admin.display(description="to")

@@ -73,13 +73,35 @@ def bar_chart(series: list[tuple[date, int]], *, label_every: int = 15) -> BarCh
     bars = []
     for index, (day, value) in enumerate(series):
         h = plot_h * value / top_value
-        bars.append(Bar(day=day, value=value, x=round(LEFT + index * slot + gap / 2, 2), y=round(TOP + plot_h - h, 2),
-                        width=round(slot - gap, 2), height=round(h, 2)))
-    ticks = [Tick(value=v, y=round(TOP + plot_h - plot_h * v / top_value, 2))
-             for v in sorted({0, top_value // 2 if top_value % 2 == 0 else top_value, top_value})]
+        bars.append(
+            Bar(
+                day=day,
+                value=value,
+                x=round(LEFT + index * slot + gap / 2, 2),
+                y=round(TOP + plot_h - h, 2),
+                width=round(slot - gap, 2),
+                height=round(h, 2),
+            )
+        )
+    ticks = [
+        Tick(value=v, y=round(TOP + plot_h - plot_h * v / top_value, 2))
+        for v in sorted({0, top_value // 2 if top_value % 2 == 0 else top_value, top_value})
+    ]
     # Label the last day, then every `label_every` days back from it.
-    labels = [Label(day=bars[i].day, x=round(bars[i].x + bars[i].width / 2, 2))
-              for i in range(len(bars) - 1, -1, -label_every)][::-1]
+    labels = [
+        Label(day=bars[i].day, x=round(bars[i].x + bars[i].width / 2, 2))
+        for i in range(len(bars) - 1, -1, -label_every)
+    ][::-1]
     busiest = max((b for b in bars if b.value), key=lambda b: b.value, default=None)
-    return BarChart(width=WIDTH, height=HEIGHT, left=LEFT, bottom=TOP + plot_h, right=WIDTH - RIGHT, bars=bars,
-                    ticks=ticks, labels=labels, total=sum(b.value for b in bars), busiest=busiest)
+    return BarChart(
+        width=WIDTH,
+        height=HEIGHT,
+        left=LEFT,
+        bottom=TOP + plot_h,
+        right=WIDTH - RIGHT,
+        bars=bars,
+        ticks=ticks,
+        labels=labels,
+        total=sum(b.value for b in bars),
+        busiest=busiest,
+    )

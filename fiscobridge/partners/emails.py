@@ -28,11 +28,17 @@ def email_key_to_customer(*, key, code: str, to: str, partner, actor, ip=None) -
     body = render_to_string("partners/email/key_to_customer.txt", context)
     try:
         send_mail(subject, body, None, [to], fail_silently=False)
-    except Exception as error:  # noqa: BLE001 - any backend failure: report it, never lose the key
+    except Exception as error:
         # Only the exception's type: some SMTP errors echo the message, which holds the code.
         logger.warning("e-mailing key %s to a customer failed: %s", key.pk, type(error).__name__)
-        record_event(action="key.email_failed", actor=actor, partner=partner, target=key, ip=ip,
-                     details={"to": to, "error": type(error).__name__})
+        record_event(
+            action="key.email_failed",
+            actor=actor,
+            partner=partner,
+            target=key,
+            ip=ip,
+            details={"to": to, "error": type(error).__name__},
+        )
         return False
     record_event(action="key.emailed", actor=actor, partner=partner, target=key, ip=ip, details={"to": to})
     return True

@@ -15,3 +15,6 @@ class IssueFormNonce(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     nonce = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=clock.now)
+
+    def __str__(self) -> str:
+        return f"Issue form token of user {self.user_id}"

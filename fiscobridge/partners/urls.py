@@ -1,18 +1,26 @@
 from django.urls import path
 
-from fiscobridge.partners import views
+from fiscobridge.partners.views import (
+    dashboard,
+    export,
+    issue,
+    key_detail,
+    keys,
+    lookup,
+    tokens,
+)
 
 app_name = "partners"
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("issue/", views.issue, name="issue"),
-    path("keys/", views.keys, name="keys"),
-    path("keys/table/", views.keys_table, name="keys_table"),
-    path("keys/export.csv", views.export, name="export"),
-    path("keys/<int:key_id>/", views.key_detail, name="key_detail"),
-    path("keys/<int:key_id>/revoke/", views.revoke, name="revoke"),
-    path("lookup/", views.lookup, name="lookup"),
-    path("tokens/", views.api_tokens, name="api_tokens"),
-    path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
+    path("", dashboard.dashboard, name="dashboard"),
+    path("issue/", issue.issue, name="issue"),
+    path("keys/", keys.keys, name="keys"),
+    path("keys/table/", keys.keys_table, name="keys_table"),
+    path("keys/export.csv", export.export, name="export"),
+    path("keys/<int:key_id>/", key_detail.key_detail, name="key_detail"),
+    path("keys/<int:key_id>/revoke/", key_detail.revoke, name="revoke"),
+    path("lookup/", lookup.lookup, name="lookup"),
+    path("tokens/", tokens.api_tokens, name="api_tokens"),
+    path("tokens/<int:token_id>/revoke/", tokens.revoke_token, name="revoke_token"),
 ]

@@ -6,10 +6,10 @@ from django.views.decorators.http import require_POST
 
 from fiscobridge.core.errors import DomainError
 from fiscobridge.keys.redemption import activate_key, validate_key
-from fiscobridge.keys.requester import requester_from_request
-from fiscobridge.portal.access import customer_page
-from fiscobridge.portal.errors import error_context
-from fiscobridge.portal.summaries import int_seats, pos_seats
+from fiscobridge.seats import int_seats, pos_seats
+from fiscobridge.web.access import customer_page
+from fiscobridge.web.errors import error_context
+from fiscobridge.web.requester import requester_from_request
 
 PRODUCTS = {"pos", "int"}
 
@@ -20,7 +20,7 @@ def _product(request: HttpRequest) -> str:
 
 
 def _seat_context(account, product: str) -> dict:
-    return {"pos_seats": pos_seats(account)} if product == "pos" else {"int_rows": int_seats(account)}
+    return {"pos_seats": pos_seats(account)} if product == "pos" else {"int_rows": int_seats(account).rows()}
 
 
 @require_POST
@@ -32,8 +32,11 @@ def validate(request, account):
         preview = validate_key(requester=requester_from_request(request, account), raw=raw, product=product)
     except DomainError as error:
         return render(request, "portal/activation/_error.html", {"error": error_context(error), "product": product})
-    return render(request, "portal/activation/_review.html", {"preview": preview, "key": preview.key, "raw": raw,
-                                                               "product": product})
+    return render(
+        request,
+        "portal/activation/_review.html",
+        {"preview": preview, "key": preview.key, "raw": raw, "product": product},
+    )
 
 
 @require_POST

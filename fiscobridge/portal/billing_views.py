@@ -1,24 +1,25 @@
 """Buy online: Purchase Seats → Stripe Checkout, its success and cancel pages, Manage in Stripe
 (Customer Portal), seat changes and the invoices list. Every change goes through
-fiscobridge.billing.services; the account always comes from the signed-in user.
+fiscobridge.billing; the account always comes from the signed-in user.
 """
 
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from fiscobridge.billing.checkout import open_customer_portal, start_checkout
 from fiscobridge.billing.queries import (
     checkout_subscriptions,
     get_checkout_for_account,
     get_stripe_subscription_for_account,
     invoices_for_account,
 )
-from fiscobridge.billing.services import change_stripe_seats, open_customer_portal, start_checkout
+from fiscobridge.billing.seat_changes import change_stripe_seats
 from fiscobridge.core.errors import DomainError, NotFound
 from fiscobridge.core.net import client_ip
-from fiscobridge.portal.access import customer_page
-from fiscobridge.portal.errors import error_context
-from fiscobridge.portal.summaries import int_seats, pos_seats
+from fiscobridge.seats import int_seats, pos_seats
+from fiscobridge.web.access import customer_page
+from fiscobridge.web.errors import error_context
 
 PRODUCTS = {"pos", "int"}
 
@@ -34,9 +35,16 @@ def _see_other(url: str) -> HttpResponse:
 
 def _error_page(request, error: DomainError, *, back: str):
     """A full page for a plain (non-htmx) form post that failed; `back` is where it came from."""
-    return render(request, "portal/billing/error.html", {
-        "error": error_context(error), "back": back, "active_nav": back,
-    }, status=error.http_status if 400 <= error.http_status < 600 else 400)
+    return render(
+        request,
+        "portal/billing/error.html",
+        {
+            "error": error_context(error),
+            "back": back,
+            "active_nav": back,
+        },
+        status=error.http_status if 400 <= error.http_status < 600 else 400,
+    )
 
 
 @require_POST
@@ -45,8 +53,12 @@ def checkout(request, account):
     product = _product(request.POST.get("product", ""))
     try:
         started = start_checkout(
-            account=account, actor=request.user, product=product, tier=request.POST.get("tier", "")[:20],
-            seats=request.POST.get("seats", "")[:10], interval=request.POST.get("interval", "")[:10],
+            account=account,
+            actor=request.user,
+            product=product,
+            tier=request.POST.get("tier", "")[:20],
+            seats=request.POST.get("seats", "")[:10],
+            interval=request.POST.get("interval", "")[:10],
             ip=client_ip(request),
         )
     except DomainError as error:
@@ -66,9 +78,11 @@ def _checkout_context(account, session_id: str) -> dict:
         raise Http404 from None
     rows = checkout_subscriptions(checkout)
     return {
-        "checkout": checkout, "rows": rows, "done": checkout.completed_at is not None and bool(rows),
+        "checkout": checkout,
+        "rows": rows,
+        "done": checkout.completed_at is not None and bool(rows),
         "pos_seats": pos_seats(account) if checkout.product == "pos" else None,
-        "int_rows": int_seats(account) if checkout.product == "int" else None,
+        "int_rows": int_seats(account).rows() if checkout.product == "int" else None,
     }
 
 
@@ -95,9 +109,14 @@ def checkout_status(request, account):
 @customer_page
 def checkout_cancelled(request, account):
     product = _product(request.GET.get("product", ""))
-    return render(request, "portal/billing/checkout_cancelled.html", {
-        "product": product, "active_nav": "pos_manager" if product == "pos" else "integrations",
-    })
+    return render(
+        request,
+        "portal/billing/checkout_cancelled.html",
+        {
+            "product": product,
+            "active_nav": "pos_manager" if product == "pos" else "integrations",
+        },
+    )
 
 
 @require_POST
@@ -119,14 +138,24 @@ def change_seats(request, account):
         raise Http404 from None
     before = subscription.seats
     try:
-        subscription = change_stripe_seats(account=account, subscription=subscription,
-                                           seats=request.POST.get("seats", "")[:10], actor=request.user,
-                                           ip=client_ip(request))
+        subscription = change_stripe_seats(
+            account=account,
+            subscription=subscription,
+            seats=request.POST.get("seats", "")[:10],
+            actor=request.user,
+            ip=client_ip(request),
+        )
     except DomainError as error:
-        return render(request, "portal/billing/_seat_change_result.html",
-                      {"error": error_context(error), "subscription": subscription})
-    response = render(request, "portal/billing/_seat_change_result.html",
-                      {"subscription": subscription, "before": before, "pos_seats": pos_seats(account)})
+        return render(
+            request,
+            "portal/billing/_seat_change_result.html",
+            {"error": error_context(error), "subscription": subscription},
+        )
+    response = render(
+        request,
+        "portal/billing/_seat_change_result.html",
+        {"subscription": subscription, "before": before, "pos_seats": pos_seats(account)},
+    )
     response["HX-Trigger"] = "seats-changed"
     return response
 

@@ -14,9 +14,9 @@ from fiscobridge.integrations.queries import (
     invoices_this_month_by_connection,
 )
 from fiscobridge.integrations.services import create_connection, remove_connection
-from fiscobridge.portal.access import customer_page
-from fiscobridge.portal.errors import error_context
-from fiscobridge.portal.summaries import int_seats
+from fiscobridge.seats import int_seats
+from fiscobridge.web.access import customer_page
+from fiscobridge.web.errors import error_context
 
 TYPES = [("xero", "Xero"), ("zoho_books", "Zoho Books"), ("custom", "Custom system")]
 
@@ -25,10 +25,12 @@ def _context(account) -> dict:
     connections = list(connections_for_account(account, status="active"))
     usage = invoices_this_month_by_connection(account)
     rows = [{"connection": c, "invoices": usage.get(c.pk, 0), "limit": invoice_limit(c)} for c in connections]
-    tiers = int_seats(account)
+    tiers = int_seats(account).rows()
     return {
-        "int_rows": tiers, "rows": rows, "types": TYPES,
-        "tier_choices": [(t.key, t.label, t.available) for t in tiers],
+        "int_rows": tiers,
+        "rows": rows,
+        "types": TYPES,
+        "tier_choices": [(t.package, t.label, t.available) for t in tiers],
         "can_create": any(t.available for t in tiers),
     }
 
@@ -36,11 +38,17 @@ def _context(account) -> dict:
 @require_GET
 @customer_page
 def integrations(request, account):
-    return render(request, "portal/integrations.html", {
-        "active_nav": "integrations", "product": "int", "open_upgrade": request.GET.get("upgrade") == "1",
-        "purchase": purchase_options("int"),
-        **_context(account),
-    })
+    return render(
+        request,
+        "portal/integrations.html",
+        {
+            "active_nav": "integrations",
+            "product": "int",
+            "open_upgrade": request.GET.get("upgrade") == "1",
+            "purchase": purchase_options("int"),
+            **_context(account),
+        },
+    )
 
 
 def _refreshed(request, account, extra: dict):
@@ -52,8 +60,12 @@ def _refreshed(request, account, extra: dict):
 def create(request, account):
     try:
         connection = create_connection(
-            account=account, actor=request.user, type=request.POST.get("type", ""),
-            tier=request.POST.get("tier", ""), name=request.POST.get("name", "")[:300], ip=client_ip(request),
+            account=account,
+            actor=request.user,
+            type=request.POST.get("type", ""),
+            tier=request.POST.get("tier", ""),
+            name=request.POST.get("name", "")[:300],
+            ip=client_ip(request),
         )
     except DomainError as error:
         return render(request, "portal/integrations/_result.html", {"error": error_context(error)})
@@ -77,4 +89,4 @@ def remove(request, account):
 @require_GET
 @customer_page
 def usage_header(request, account):
-    return render(request, "portal/integrations/_usage_header.html", {"int_rows": int_seats(account)})
+    return render(request, "portal/integrations/_usage_header.html", {"int_rows": int_seats(account).rows()})

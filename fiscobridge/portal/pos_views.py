@@ -11,12 +11,15 @@ from fiscobridge.core.errors import DomainError, NotFound
 from fiscobridge.core.net import client_ip
 from fiscobridge.pos.entitlement import entitlements_for_account
 from fiscobridge.pos.errors import InvalidCertificateFile
-from fiscobridge.pos.queries import certificates_for_account, get_certificate_for_account
+from fiscobridge.pos.queries import (
+    certificates_for_account,
+    get_certificate_for_account,
+)
 from fiscobridge.pos.services import revoke_certificate, upload_certificate
-from fiscobridge.portal.access import customer_page
-from fiscobridge.portal.errors import error_context
-from fiscobridge.portal.summaries import pos_seats
+from fiscobridge.seats import pos_seats
 from fiscobridge.subscriptions.capacity import pos_capacity
+from fiscobridge.web.access import customer_page
+from fiscobridge.web.errors import error_context
 
 STATUSES = ["active", "expired", "revoked"]
 
@@ -33,10 +36,14 @@ def _filters(request) -> dict:
 
 
 def _table_context(account, filters: dict) -> dict:
-    certificates = list(certificates_for_account(
-        account, taxpayer=filters["taxpayer"] or None, location=filters["location"] or None,
-        status=filters["status"] or None,
-    ))
+    certificates = list(
+        certificates_for_account(
+            account,
+            taxpayer=filters["taxpayer"] or None,
+            location=filters["location"] or None,
+            status=filters["status"] or None,
+        )
+    )
     rights = entitlements_for_account(account)
     rows = [{"certificate": c, "entitlement": rights.get(c.pk)} for c in certificates]
     return {"rows": rows, "filters": filters, "statuses": STATUSES}
@@ -55,8 +62,12 @@ def _upload_block_reason(account, seats) -> str:
 def pos_manager(request, account):
     seats = pos_seats(account)
     context = {
-        "active_nav": "pos_manager", "pos_seats": seats, "upload_blocked": _upload_block_reason(account, seats),
-        "product": "pos", "open_upgrade": request.GET.get("upgrade") == "1", "purchase": purchase_options("pos"),
+        "active_nav": "pos_manager",
+        "pos_seats": seats,
+        "upload_blocked": _upload_block_reason(account, seats),
+        "product": "pos",
+        "open_upgrade": request.GET.get("upgrade") == "1",
+        "purchase": purchase_options("pos"),
         **_table_context(account, _filters(request)),
     }
     return render(request, "portal/pos_manager.html", context)
@@ -70,8 +81,13 @@ def certificates_table(request, account):
 
 def _refreshed(request, account, template: str, extra: dict):
     seats = pos_seats(account)
-    context = {"pos_seats": seats, "upload_blocked": _upload_block_reason(account, seats), "oob": True,
-               **_table_context(account, _filters(request)), **extra}
+    context = {
+        "pos_seats": seats,
+        "upload_blocked": _upload_block_reason(account, seats),
+        "oob": True,
+        **_table_context(account, _filters(request)),
+        **extra,
+    }
     return render(request, template, context)
 
 
@@ -86,8 +102,14 @@ def upload(request, account):
             raise InvalidCertificateFile()
         # One byte past the limit is enough for the service to refuse a large file.
         data = uploaded.read(settings.CERTIFICATE_MAX_BYTES + 1)
-        certificate = upload_certificate(account=account, actor=request.user, data=data, password=password,
-                                         ip=client_ip(request), file_name=uploaded.name or "")
+        certificate = upload_certificate(
+            account=account,
+            actor=request.user,
+            data=data,
+            password=password,
+            ip=client_ip(request),
+            file_name=uploaded.name or "",
+        )
     except DomainError as error:
         return render(request, "portal/pos/_upload_result.html", {"error": error_context(error)})
     return _refreshed(request, account, "portal/pos/_upload_result.html", {"certificate": certificate})
@@ -111,5 +133,8 @@ def revoke(request, account):
 @customer_page
 def seat_header(request, account):
     seats = pos_seats(account)
-    return render(request, "portal/pos/_seat_header.html",
-                  {"pos_seats": seats, "upload_blocked": _upload_block_reason(account, seats)})
+    return render(
+        request,
+        "portal/pos/_seat_header.html",
+        {"pos_seats": seats, "upload_blocked": _upload_block_reason(account, seats)},
+    )

@@ -1,6 +1,12 @@
 from django.urls import path
 
-from fiscobridge.portal import activation_views, billing_views, integrations_views, pos_views, views
+from fiscobridge.portal import (
+    activation_views,
+    billing_views,
+    integrations_views,
+    pos_views,
+    views,
+)
 
 urlpatterns = [
     path("", views.home, name="home"),

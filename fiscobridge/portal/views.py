@@ -6,13 +6,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from fiscobridge.audit.actions import action_label
 from fiscobridge.audit.models import Event
 from fiscobridge.billing.config import purchase_options, stripe_enabled
 from fiscobridge.billing.queries import has_stripe_customer
-from fiscobridge.portal.access import customer_page
-from fiscobridge.portal.summaries import int_seats, pos_seats
-from fiscobridge.portal.tokens import revoke_own_token, tokens_page
+from fiscobridge.seats import int_seats, pos_seats
 from fiscobridge.subscriptions.models import Product, Source, Status, Subscription, Tier
+from fiscobridge.web.access import customer_page
+from fiscobridge.web.tokens import revoke_own_token, tokens_page
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -44,51 +45,52 @@ def subscriptions(request, account):
     pos_current, pos_past = _current_and_past([s for s in subs if s.product == Product.POS])
     int_subs = [s for s in subs if s.product == Product.INT]
     int_current, int_past = _current_and_past(int_subs)
-    tiers = {row.key: row for row in int_seats(account)}
+    tiers = {row.package: row for row in int_seats(account).rows()}
     int_groups = [
         {"tier": tier, "seats": tiers.get(tier.value), "rows": [s for s in int_current if s.tier == tier.value]}
         for tier in Tier
     ]
-    return render(request, "portal/subscriptions.html", {
-        "active_nav": "subscriptions", "stripe_enabled": stripe_enabled(),
-        "has_stripe_customer": has_stripe_customer(account),
-        "pos_seats": pos_seats(account), "pos_current": pos_current,
-        "int_groups": [g for g in int_groups if g["rows"]], "trial": tiers.get("trial"),
-        "past": sorted(pos_past + int_past, key=lambda s: s.expires_at, reverse=True),
-    })
+    return render(
+        request,
+        "portal/subscriptions.html",
+        {
+            "active_nav": "subscriptions",
+            "stripe_enabled": stripe_enabled(),
+            "has_stripe_customer": has_stripe_customer(account),
+            "pos_seats": pos_seats(account),
+            "pos_current": pos_current,
+            "int_groups": [g for g in int_groups if g["rows"]],
+            "trial": tiers.get("trial"),
+            "past": sorted(pos_past + int_past, key=lambda s: s.expires_at, reverse=True),
+        },
+    )
 
 
 @require_GET
 @customer_page
 def buy_pos_license(request, account):
-    current = [s for s in Subscription.objects.for_account(account).current().filter(product=Product.POS)
-               .order_by("expires_at")]
+    current = list(
+        Subscription.objects.for_account(account).current().filter(product=Product.POS).order_by("expires_at")
+    )
     active = [s for s in current if s.status == Status.ACTIVE]
-    return render(request, "portal/buy_pos.html", {
-        "active_nav": "buy_pos", "pos_seats": pos_seats(account), "active": active,
-        "scheduled": [s for s in current if s.status == Status.SCHEDULED],
-        "ends_at": max((s.expires_at for s in active), default=None),
-        "has_stripe": any(s.source == Source.STRIPE for s in active),
-        "has_key": any(s.source == Source.KEY for s in active),
-        "stripe_rows": [s for s in active if s.source == Source.STRIPE],
-        "stripe_enabled": stripe_enabled(), "has_stripe_customer": has_stripe_customer(account),
-        "purchase": purchase_options("pos"), "product": "pos",
-    })
-
-
-ACTION_LABELS = {
-    "key.validate.succeeded": "Key validated", "key.validate.failed": "Key validation failed",
-    "key.activate.failed": "Key activation failed", "key.activated": "Key activated",
-    "key.voided": "Key voided by FiscoBridge", "subscription.created": "Subscription created",
-    "subscription.ended": "Subscription ended", "certificate.uploaded": "Certificate uploaded",
-    "certificate.revoked": "Certificate revoked", "connection.created": "Connection created",
-    "connection.removed": "Connection removed", "login.succeeded": "Signed in",
-    "redeem.locked_out": "Key attempts locked", "api_token.created": "API token created",
-    "api_token.revoked": "API token revoked", "account.created": "Account created",
-    "subscription.changed": "Subscription changed", "billing.customer.created": "Stripe customer created",
-    "billing.checkout.started": "Checkout started", "billing.checkout.completed": "Checkout completed",
-    "billing.portal.opened": "Opened Manage in Stripe", "stripe.event.handled": "Stripe event applied",
-}
+    return render(
+        request,
+        "portal/buy_pos.html",
+        {
+            "active_nav": "buy_pos",
+            "pos_seats": pos_seats(account),
+            "active": active,
+            "scheduled": [s for s in current if s.status == Status.SCHEDULED],
+            "ends_at": max((s.expires_at for s in active), default=None),
+            "has_stripe": any(s.source == Source.STRIPE for s in active),
+            "has_key": any(s.source == Source.KEY for s in active),
+            "stripe_rows": [s for s in active if s.source == Source.STRIPE],
+            "stripe_enabled": stripe_enabled(),
+            "has_stripe_customer": has_stripe_customer(account),
+            "purchase": purchase_options("pos"),
+            "product": "pos",
+        },
+    )
 
 
 def _activity_row(event: Event) -> dict:
@@ -96,8 +98,10 @@ def _activity_row(event: Event) -> dict:
     # are not the customer's to see.
     staff = event.actor is None or event.actor.is_staff
     return {
-        "event": event, "who": "FiscoBridge" if staff else event.actor.email, "ip": "" if staff else event.ip,
-        "label": ACTION_LABELS.get(event.action, event.action.replace(".", " ").replace("_", " ").capitalize()),
+        "event": event,
+        "who": "FiscoBridge" if staff else event.actor.email,
+        "ip": "" if staff else event.ip,
+        "label": action_label(event.action),
     }
 
 

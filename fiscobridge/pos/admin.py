@@ -20,8 +20,22 @@ class CertificateAdmin(ReadOnlyAdmin):
     list_select_related = ["account"]
     date_hierarchy = "uploaded_at"
     # A whitelist: `file_encrypted` and `password_encrypted` never reach a page.
-    fields = ["uid", "account", "certificate_status", "taxpayer", "location", "pac", "serial", "fingerprint",
-              "not_before", "not_after", "file_name", "uploaded_at", "uploaded_by", "revoked_at"]
+    fields = [
+        "uid",
+        "account",
+        "certificate_status",
+        "taxpayer",
+        "location",
+        "pac",
+        "serial",
+        "fingerprint",
+        "not_before",
+        "not_after",
+        "file_name",
+        "uploaded_at",
+        "uploaded_by",
+        "revoked_at",
+    ]
     readonly_fields = ["certificate_status"]
     actions = ["revoke_selected"]
 
@@ -35,7 +49,13 @@ class CertificateAdmin(ReadOnlyAdmin):
     @admin.action(description="Revoke selected certificates (frees their seats; cannot be undone)…")
     def revoke_selected(self, request, queryset):
         return confirmed_action(
-            self, request, queryset, title="Revoke certificates", done="revoked",
+            self,
+            request,
+            queryset,
+            title="Revoke certificates",
+            done="revoked",
             warning="A revoked certificate can never sign again; its seat is free at once.",
-            apply=lambda certificate, actor, ip, reason: revoke_certificate(certificate=certificate, actor=actor, ip=ip),
+            apply=lambda certificate, actor, ip, reason: revoke_certificate(
+                certificate=certificate, actor=actor, ip=ip
+            ),
         )

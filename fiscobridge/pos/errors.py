@@ -3,6 +3,7 @@
 from django.conf import settings
 
 from fiscobridge.core.errors import Conflict, DomainError, NotFound
+from fiscobridge.core.text import size_text
 
 
 class InvalidCertificateFile(DomainError):
@@ -38,21 +39,13 @@ class DuplicateCertificate(Conflict):
     message = "This certificate is already uploaded"
 
 
-def _size_text(limit: int) -> str:
-    if limit % (1024 * 1024) == 0:
-        return f"{limit // (1024 * 1024)} MB"
-    if limit % 1024 == 0:
-        return f"{limit // 1024} KB"
-    return f"{limit} bytes"
-
-
 class CertificateTooLarge(DomainError):
     code = "certificate_too_large"
     http_status = 413
 
     def __init__(self, *, limit: int | None = None):
         limit = settings.CERTIFICATE_MAX_BYTES if limit is None else limit
-        super().__init__(f"The file is larger than {_size_text(limit)}", details={"max_bytes": limit})
+        super().__init__(f"The file is larger than {size_text(limit)}", details={"max_bytes": limit})
 
 
 class CertificateAlreadyRevoked(Conflict):

@@ -16,7 +16,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from fiscobridge.pos.errors import CertificateWithoutKey, InvalidCertificateFile, WrongCertificatePassword
+from fiscobridge.pos.errors import (
+    CertificateWithoutKey,
+    InvalidCertificateFile,
+    WrongCertificatePassword,
+)
 
 # Lengths of the Certificate columns: longer subject values are cut, never rejected.
 TAXPAYER_MAX, LOCATION_MAX, PAC_MAX, SERIAL_MAX = 300, 300, 200, 100
@@ -132,9 +136,9 @@ def _describe(certificate: x509.Certificate) -> ParsedCertificate:
         raise InvalidCertificateFile()
     return ParsedCertificate(
         taxpayer=(_first(subject, NameOID.ORGANIZATION_NAME) or _first(subject, NameOID.COMMON_NAME))[:TAXPAYER_MAX],
-        location=(
-            _first(subject, NameOID.ORGANIZATIONAL_UNIT_NAME) or _first(subject, NameOID.LOCALITY_NAME)
-        )[:LOCATION_MAX],
+        location=(_first(subject, NameOID.ORGANIZATIONAL_UNIT_NAME) or _first(subject, NameOID.LOCALITY_NAME))[
+            :LOCATION_MAX
+        ],
         pac=_first(subject, NameOID.SERIAL_NUMBER)[:PAC_MAX],
         serial=serial,
         fingerprint=certificate.fingerprint(hashes.SHA256()).hex(),

@@ -35,8 +35,6 @@ def certificates_for_account(account, *, taxpayer=None, location=None, status=No
         certificates = certificates.filter(location__icontains=location.strip())
     if status:
         if status not in DISPLAY_STATUSES:
-            raise InvalidInput(
-                f"Status must be one of: {', '.join(DISPLAY_STATUSES)}", details={"field": "status"}
-            )
+            raise InvalidInput(f"Status must be one of: {', '.join(DISPLAY_STATUSES)}", details={"field": "status"})
         certificates = certificates.with_display_status(status)
     return certificates.in_seat_order()

@@ -1,7 +1,6 @@
 """Changes of state of Cloud POS certificates: upload (spends a seat) and revoke (frees it)."""
 
 import os
-import secrets
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -10,6 +9,7 @@ from fiscobridge.accounts.locks import lock_account
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.encryption import encrypt
+from fiscobridge.core.ids import new_uid
 from fiscobridge.pos.errors import (
     CertificateAlreadyRevoked,
     CertificateExpired,
@@ -18,19 +18,15 @@ from fiscobridge.pos.errors import (
 )
 from fiscobridge.pos.models import Certificate, CertificateStatus
 from fiscobridge.pos.pkcs12 import ParsedCertificate, parse_pkcs12
+from fiscobridge.pos.usage import active_certificate_count
 from fiscobridge.subscriptions.capacity import pos_capacity
 from fiscobridge.subscriptions.errors import SeatLimitReached
 
 FILE_PURPOSE = "certificate-file"
 PASSWORD_PURPOSE = "certificate-password"
 
-# No 0/O, 1/I/L: a UID read aloud or copied by hand survives. 31^10 ≈ 2^49.5 values.
-UID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+UID_PREFIX = "C"
 UID_ATTEMPTS = 5
-
-
-def new_uid() -> str:
-    return "C" + "".join(secrets.choice(UID_ALPHABET) for _ in range(10))
 
 
 def _clean_file_name(name: str) -> str:
@@ -59,14 +55,25 @@ def upload_certificate(*, account, actor, data: bytes, password: str, ip=None, f
     password_token = encrypt(PASSWORD_PURPOSE, password.encode("utf-8"))
     with transaction.atomic():
         certificate = _store(
-            account=account, actor=actor, parsed=parsed, file_token=file_token, password_token=password_token,
+            account=account,
+            actor=actor,
+            parsed=parsed,
+            file_token=file_token,
+            password_token=password_token,
             file_name=_clean_file_name(file_name),
         )
         record_event(
-            action="certificate.uploaded", actor=actor, account=account, target=certificate, ip=ip,
+            action="certificate.uploaded",
+            actor=actor,
+            account=account,
+            target=certificate,
+            ip=ip,
             details={
-                "uid": certificate.uid, "fingerprint": parsed.fingerprint, "serial": parsed.serial,
-                "taxpayer": parsed.taxpayer, "not_after": parsed.not_after.isoformat(),
+                "uid": certificate.uid,
+                "fingerprint": parsed.fingerprint,
+                "serial": parsed.serial,
+                "taxpayer": parsed.taxpayer,
+                "not_after": parsed.not_after.isoformat(),
                 "file_name": certificate.file_name,
             },
         )
@@ -85,7 +92,7 @@ def _store(*, account, actor, parsed: ParsedCertificate, file_token: bytes, pass
     if duplicate is not None:
         raise DuplicateCertificate(details={"uid": duplicate.uid})
     moment = clock.now()
-    used = Certificate.objects.for_account(account).active().count()
+    used = active_certificate_count(account)
     capacity = pos_capacity(account, moment)
     if used >= capacity:
         raise SeatLimitReached(details={"product": "pos", "seats_total": capacity, "seats_used": used})
@@ -93,11 +100,21 @@ def _store(*, account, actor, parsed: ParsedCertificate, file_token: bytes, pass
         try:
             with transaction.atomic():
                 return Certificate.objects.create(
-                    account=account, uid=new_uid(), taxpayer=parsed.taxpayer, location=parsed.location,
-                    pac=parsed.pac, serial=parsed.serial, fingerprint=parsed.fingerprint,
-                    not_before=parsed.not_before, not_after=parsed.not_after, status=CertificateStatus.ACTIVE,
-                    uploaded_at=moment, file_encrypted=file_token, password_encrypted=password_token,
-                    file_name=file_name, uploaded_by=actor if getattr(actor, "pk", None) else None,
+                    account=account,
+                    uid=new_uid(UID_PREFIX),
+                    taxpayer=parsed.taxpayer,
+                    location=parsed.location,
+                    pac=parsed.pac,
+                    serial=parsed.serial,
+                    fingerprint=parsed.fingerprint,
+                    not_before=parsed.not_before,
+                    not_after=parsed.not_after,
+                    status=CertificateStatus.ACTIVE,
+                    uploaded_at=moment,
+                    file_encrypted=file_token,
+                    password_encrypted=password_token,
+                    file_name=file_name,
+                    uploaded_by=actor if getattr(actor, "pk", None) else None,
                 )
         except IntegrityError:
             # The partial unique index on (account, fingerprint) backs the check above; otherwise
@@ -125,7 +142,11 @@ def revoke_certificate(*, certificate: Certificate, actor, ip=None) -> Certifica
     if not changed:
         raise CertificateAlreadyRevoked()
     record_event(
-        action="certificate.revoked", actor=actor, account=certificate.account, target=certificate, ip=ip,
+        action="certificate.revoked",
+        actor=actor,
+        account=certificate.account,
+        target=certificate,
+        ip=ip,
         details={"uid": certificate.uid, "fingerprint": certificate.fingerprint},
     )
     return certificate

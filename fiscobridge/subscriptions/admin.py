@@ -28,18 +28,56 @@ class SubscriptionStatusFilter(admin.SimpleListFilter):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(ReadOnlyAdmin):
-    list_display = ["id", "account", "product", "tier", "seats", "source", "key_hint", "started_at", "expires_at",
-                    "status"]
+    list_display = [
+        "id",
+        "account",
+        "product",
+        "tier",
+        "seats",
+        "source",
+        "key_hint",
+        "started_at",
+        "expires_at",
+        "status",
+    ]
     list_filter = [SubscriptionStatusFilter, "product", "tier", "source"]
     search_fields = ["account__name", "key_hint", "stripe_subscription_id"]
     list_select_related = ["account"]
     date_hierarchy = "expires_at"
     fieldsets = [
-        (None, {"fields": ["account", "product", "tier", "seats", "source", "status", "started_at", "expires_at",
-                           "ended_at", "ended_reason", "created_at"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "account",
+                    "product",
+                    "tier",
+                    "seats",
+                    "source",
+                    "status",
+                    "started_at",
+                    "expires_at",
+                    "ended_at",
+                    "ended_reason",
+                    "created_at",
+                ]
+            },
+        ),
         ("Activation key", {"fields": ["key_link", "key_hint", "renews_link", "renewed_by_link"]}),
-        ("Stripe", {"fields": ["stripe_subscription_id", "stripe_item_id", "stripe_price_id", "stripe_status",
-                               "billing_interval", "cancel_at_period_end", "past_due_since"]}),
+        (
+            "Stripe",
+            {
+                "fields": [
+                    "stripe_subscription_id",
+                    "stripe_item_id",
+                    "stripe_price_id",
+                    "stripe_status",
+                    "billing_interval",
+                    "cancel_at_period_end",
+                    "past_due_since",
+                ]
+            },
+        ),
     ]
     readonly_fields = ["status", "key_link", "renews_link", "renewed_by_link"]
 

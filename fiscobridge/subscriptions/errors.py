@@ -1,4 +1,4 @@
-from fiscobridge.core.errors import Conflict
+from fiscobridge.core.errors import Conflict, DomainError
 
 
 class SeatLimitReached(Conflict):
@@ -6,3 +6,9 @@ class SeatLimitReached(Conflict):
 
     code = "seat_limit_reached"
     message = "All your seats are in use. Free a seat or add seats with Upgrade Plan."
+
+
+class InvalidRenewal(DomainError):
+    code = "invalid_renewal"
+    message = "That subscription cannot be renewed with this key"
+    http_status = 400

@@ -63,9 +63,7 @@ class Subscription(models.Model):
     )
     key_hint = models.CharField(max_length=24, blank=True)
     # The key-based subscription this one continues (a renewal starts when that one ends).
-    renews = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="renewed_by"
-    )
+    renews = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="renewed_by")
     started_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     # Set when the subscription stops before expires_at (a voided key, a cancelled Stripe plan).
@@ -105,7 +103,8 @@ class Subscription(models.Model):
                 condition=~Q(source="stripe") | (~Q(stripe_subscription_id="") & ~Q(stripe_item_id="")),
             ),
             models.UniqueConstraint(
-                name="subscription_stripe_item_unique", fields=["stripe_subscription_id", "stripe_item_id"],
+                name="subscription_stripe_item_unique",
+                fields=["stripe_subscription_id", "stripe_item_id"],
                 condition=Q(source="stripe"),
             ),
         ]

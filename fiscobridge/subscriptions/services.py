@@ -7,14 +7,7 @@ from django.db import transaction
 
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
-from fiscobridge.core.errors import DomainError
 from fiscobridge.subscriptions.models import Source, Subscription
-
-
-class InvalidRenewal(DomainError):
-    code = "invalid_renewal"
-    message = "That subscription cannot be renewed with this key"
-    http_status = 400
 
 
 @dataclass(frozen=True)
@@ -32,20 +25,25 @@ def renewable_subscriptions(*, account, product: str, tier: str, at: datetime | 
     """
     moment = at or clock.now()
     return (
-        Subscription.objects.for_account(account).current(moment)
+        Subscription.objects.for_account(account)
+        .current(moment)
         .filter(source=Source.KEY, product=product, tier=tier, renewed_by__isnull=True)
         .order_by("expires_at", "id")
     )
 
 
-def renewal_options(*, account, product: str, tier: str, months: int, at: datetime | None = None) -> list[RenewalOption]:
+def renewal_options(
+    *, account, product: str, tier: str, months: int, at: datetime | None = None
+) -> list[RenewalOption]:
     return [
         RenewalOption(subscription=sub, starts_at=sub.expires_at, expires_at=clock.add_months(sub.expires_at, months))
         for sub in renewable_subscriptions(account=account, product=product, tier=tier, at=at)
     ]
 
 
-def create_key_subscription(*, key, account, actor, starts_at: datetime, renews: Subscription | None = None, ip=None) -> Subscription:
+def create_key_subscription(
+    *, key, account, actor, starts_at: datetime, renews: Subscription | None = None, ip=None
+) -> Subscription:
     """The subscription a redeemed key grants. Called inside the redemption transaction."""
     subscription = Subscription.objects.create(
         account=account,
@@ -60,10 +58,20 @@ def create_key_subscription(*, key, account, actor, starts_at: datetime, renews:
         expires_at=clock.add_months(starts_at, key.months),
     )
     record_event(
-        action="subscription.created", actor=actor, account=account, target=subscription, ip=ip,
-        details={"product": key.product, "tier": key.tier, "seats": key.seats, "source": "key",
-                 "starts_at": subscription.started_at.isoformat(), "expires_at": subscription.expires_at.isoformat(),
-                 "renews": renews.pk if renews else None},
+        action="subscription.created",
+        actor=actor,
+        account=account,
+        target=subscription,
+        ip=ip,
+        details={
+            "product": key.product,
+            "tier": key.tier,
+            "seats": key.seats,
+            "source": "key",
+            "starts_at": subscription.started_at.isoformat(),
+            "expires_at": subscription.expires_at.isoformat(),
+            "renews": renews.pk if renews else None,
+        },
     )
     return subscription
 
@@ -72,8 +80,16 @@ def create_key_subscription(*, key, account, actor, starts_at: datetime, renews:
 def end_subscription(*, subscription: Subscription, reason: str, actor, ip=None) -> Subscription:
     """Stop a subscription now (a voided key). Its seats stop counting at once."""
     moment = clock.now()
-    Subscription.objects.filter(pk=subscription.pk, ended_at__isnull=True).update(ended_at=moment, ended_reason=reason[:200])
+    Subscription.objects.filter(pk=subscription.pk, ended_at__isnull=True).update(
+        ended_at=moment, ended_reason=reason[:200]
+    )
     subscription.refresh_from_db()
-    record_event(action="subscription.ended", actor=actor, account=subscription.account, target=subscription, ip=ip,
-                 details={"reason": reason[:200]})
+    record_event(
+        action="subscription.ended",
+        actor=actor,
+        account=subscription.account,
+        target=subscription,
+        ip=ip,
+        details={"reason": reason[:200]},
+    )
     return subscription

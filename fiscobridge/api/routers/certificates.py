@@ -5,13 +5,22 @@ from ninja.responses import Status
 
 from fiscobridge.api.auth import customer_account
 from fiscobridge.api.presenters import certificate_dict, entitlement_dict
-from fiscobridge.api.schemas import CertificateFilters, CertificateListOut, CertificateOut, EntitlementOut, ErrorOut
+from fiscobridge.api.schemas import (
+    CertificateFilters,
+    CertificateListOut,
+    CertificateOut,
+    EntitlementOut,
+    ErrorOut,
+)
 from fiscobridge.core.net import client_ip
+from fiscobridge.core.text import size_text
 from fiscobridge.pos.entitlement import entitlement_of, entitlements_for_account
-from fiscobridge.pos.queries import certificates_for_account, get_certificate_for_account
+from fiscobridge.pos.queries import (
+    certificates_for_account,
+    get_certificate_for_account,
+)
 from fiscobridge.pos.services import revoke_certificate, upload_certificate
-from fiscobridge.pos.usage import active_certificate_count
-from fiscobridge.subscriptions.capacity import pos_capacity
+from fiscobridge.seats import pos_seats
 
 router = Router(tags=["Cloud POS certificates"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut}
@@ -29,26 +38,36 @@ def list_certificates(request, filters: Query[CertificateFilters]):
         account, taxpayer=filters.taxpayer, location=filters.location, status=filters.status
     )
     rights = entitlements_for_account(account)
+    seats = pos_seats(account)
     return {
-        "seats_total": pos_capacity(account),
-        "seats_used": active_certificate_count(account),
+        "seats_total": seats.total,
+        "seats_used": seats.used,
         "items": [certificate_dict(c, can_sign=rights[c.pk].can_sign) for c in certificates],
     }
 
 
-@router.post("", response={201: CertificateOut, **ERRORS})
+@router.post(
+    "",
+    response={201: CertificateOut, **ERRORS},
+    summary="Upload",
+    description=(
+        f"Upload a PKCS#12 file (`.pfx`/`.p12`, at most {size_text(settings.CERTIFICATE_MAX_BYTES)}) with its"
+        " password; it takes one seat.\n\nThe file and the password are stored encrypted; the password is never"
+        " logged."
+    ),
+)
 def upload(request, file: File[UploadedFile], password: Form[str] = ""):
-    """Upload a PKCS#12 file (`.pfx`/`.p12`, at most 1 MB) with its password; it takes one seat.
-
-    The file and the password are stored encrypted; the password is never logged.
-    """
     # Django's error reports never show the password, even for a failure we did not foresee.
     request.sensitive_post_parameters = ["password"]
     account = customer_account(request)
     # Read one byte past the limit, never more: the service answers certificate_too_large.
     data = file.read(settings.CERTIFICATE_MAX_BYTES + 1)
     certificate = upload_certificate(
-        account=account, actor=request.user, data=data, password=password, ip=client_ip(request),
+        account=account,
+        actor=request.user,
+        data=data,
+        password=password,
+        ip=client_ip(request),
         file_name=file.name or "",
     )
     return Status(201, _with_entitlement(certificate))

@@ -5,12 +5,25 @@ from ninja.responses import Status
 
 from fiscobridge.api.auth import customer_account
 from fiscobridge.api.presenters import connection_dict
-from fiscobridge.api.schemas import ConnectionIn, ConnectionListOut, ConnectionOut, ErrorOut, InvoiceUsageIn
+from fiscobridge.api.schemas import (
+    ConnectionIn,
+    ConnectionListOut,
+    ConnectionOut,
+    ErrorOut,
+    InvoiceUsageIn,
+)
 from fiscobridge.core.net import client_ip
 from fiscobridge.integrations.queries import (
-    connections_for_account, get_connection_for_account, invoices_this_month, invoices_this_month_by_connection,
+    connections_for_account,
+    get_connection_for_account,
+    invoices_this_month,
+    invoices_this_month_by_connection,
 )
-from fiscobridge.integrations.services import create_connection, record_invoice_usage, remove_connection
+from fiscobridge.integrations.services import (
+    create_connection,
+    record_invoice_usage,
+    remove_connection,
+)
 
 router = Router(tags=["Integrations connections"])
 ERRORS = {401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
@@ -35,8 +48,12 @@ def create(request, payload: ConnectionIn):
     """Create a connection on a free seat of its tier (409 `seat_limit_reached` otherwise).
     Tier `trial` is the free connection of an account without a paid Integrations subscription."""
     connection = create_connection(
-        account=customer_account(request), actor=request.user, type=payload.type, tier=payload.tier,
-        name=payload.name, ip=client_ip(request),
+        account=customer_account(request),
+        actor=request.user,
+        type=payload.type,
+        tier=payload.tier,
+        name=payload.name,
+        ip=client_ip(request),
     )
     return Status(201, connection_dict(connection, invoices_this_month=0))
 

@@ -3,7 +3,13 @@ from ninja.responses import Status
 
 from fiscobridge.api.auth import requester_for
 from fiscobridge.api.presenters import subscription_dict
-from fiscobridge.api.schemas import ActivatedOut, ActivateIn, ErrorOut, KeyIn, PreviewOut
+from fiscobridge.api.schemas import (
+    ActivatedOut,
+    ActivateIn,
+    ErrorOut,
+    KeyIn,
+    PreviewOut,
+)
 from fiscobridge.keys.redemption import activate_key, validate_key
 
 router = Router(tags=["Activation keys (customer)"])
@@ -16,12 +22,21 @@ def validate(request, payload: KeyIn):
     preview = validate_key(requester=requester_for(request), raw=payload.key, product=payload.product)
     key = preview.key
     return {
-        "product": key.product, "tier": key.tier or None, "seats": key.seats, "months": key.months,
-        "key_hint": key.hint, "starts_at": preview.starts_at, "expires_at": preview.expires_at,
+        "product": key.product,
+        "tier": key.tier or None,
+        "seats": key.seats,
+        "months": key.months,
+        "key_hint": key.hint,
+        "starts_at": preview.starts_at,
+        "expires_at": preview.expires_at,
         "seats_total_after": preview.seats_total_after,
         "renewal_options": [
-            {"subscription_id": o.subscription.pk, "current_expires_at": o.subscription.expires_at,
-             "starts_at": o.starts_at, "expires_at": o.expires_at}
+            {
+                "subscription_id": o.subscription.pk,
+                "current_expires_at": o.subscription.expires_at,
+                "starts_at": o.starts_at,
+                "expires_at": o.expires_at,
+            }
             for o in preview.renewal_options
         ],
     }

@@ -1,21 +1,31 @@
-import base64
-import binascii
-
+from ninja import Field as NinjaField
 from ninja import Query, Router, Schema
 from ninja.responses import Status
-from ninja import Field as NinjaField
 
 from fiscobridge.api.auth import partner_of
 from fiscobridge.api.presenters import batch_dict, key_item_dict
-from fiscobridge.api.schemas import ErrorOut, IssuedOut, IssueIn, KeyItemOut, KeyPageOut, LookupIn, ProductIn, RevokeIn
-from fiscobridge.core.errors import InvalidInput
+from fiscobridge.api.schemas import (
+    ErrorOut,
+    IssuedOut,
+    IssueIn,
+    KeyItemOut,
+    KeyPageOut,
+    LookupIn,
+    ProductIn,
+    RevokeIn,
+)
 from fiscobridge.core.net import client_ip
 from fiscobridge.keys.codes import KeyFormatError, search_term
 from fiscobridge.keys.errors import InvalidKeyFormat
 from fiscobridge.keys.issuance import issue_keys
-from fiscobridge.keys.models import DISPLAY_STATUSES
-from fiscobridge.keys.queries import get_key_for_partner, lookup_key_for_partner, search_keys
+from fiscobridge.keys.models import KeyDisplayStatus
+from fiscobridge.keys.queries import (
+    get_key_for_partner,
+    lookup_key_for_partner,
+    search_keys,
+)
 from fiscobridge.keys.services import revoke_key
+from fiscobridge.web.cursor import decode_cursor, encode_cursor
 
 router = Router(tags=["Activation keys (partner)"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
@@ -25,15 +35,22 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: Error
 def issue(request, payload: IssueIn):
     """Issue a batch of keys. The response is the only time the codes ever leave the system."""
     issued = issue_keys(
-        partner=partner_of(request), actor=request.user, product=payload.product, tier=payload.tier or "",
-        seats=payload.seats, months=payload.months, quantity=payload.quantity, reference=payload.reference,
-        redeem_by=payload.redeem_by, ip=client_ip(request),
+        partner=partner_of(request),
+        actor=request.user,
+        product=payload.product,
+        tier=payload.tier or "",
+        seats=payload.seats,
+        months=payload.months,
+        quantity=payload.quantity,
+        reference=payload.reference,
+        redeem_by=payload.redeem_by,
+        ip=client_ip(request),
     )
     return Status(201, {"batch": batch_dict(issued.batch), "keys": [{"id": k.id, "code": k.code} for k in issued.keys]})
 
 
 class ListFilters(Schema):
-    status: str | None = NinjaField(None, description=" | ".join(DISPLAY_STATUSES))
+    status: str | None = NinjaField(None, description=" | ".join(KeyDisplayStatus.values))
     product: ProductIn | None = None
     tier: str | None = NinjaField(None, max_length=10)
     batch: int | None = None
@@ -42,39 +59,24 @@ class ListFilters(Schema):
     limit: int = NinjaField(50, ge=1, le=200)
 
 
-class BadCursor(InvalidInput):
-    code = "invalid_cursor"
-    message = "The cursor is not valid; start again without it"
-
-
-def _encode_cursor(key_id: int) -> str:
-    return base64.urlsafe_b64encode(f"k{key_id}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith("k"):
-            raise ValueError
-        return int(text[1:])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadCursor() from None
-
-
 @router.get("", response={200: KeyPageOut, **ERRORS})
 def list_keys(request, filters: Query[ListFilters]):
     """Your keys, newest first, by keyset pagination: pass `next_cursor` back as `cursor`."""
     partner = partner_of(request)
-    if filters.status and filters.status not in DISPLAY_STATUSES:
-        raise InvalidInput(f"Status must be one of: {', '.join(DISPLAY_STATUSES)}", details={"field": "status"})
-    before = _decode_cursor(filters.cursor) if filters.cursor else None
+    before = decode_cursor(filters.cursor) if filters.cursor else None
     keys, has_more = search_keys(
-        partner, status=filters.status, product=filters.product, tier=filters.tier, batch=filters.batch,
-        q=search_term(filters.q) if filters.q else None, before_id=before, limit=filters.limit,
+        partner,
+        status=filters.status,
+        product=filters.product,
+        tier=filters.tier,
+        batch=filters.batch,
+        q=search_term(filters.q) if filters.q else None,
+        before_id=before,
+        limit=filters.limit,
     )
     return {
         "items": [key_item_dict(k) for k in keys],
-        "next_cursor": _encode_cursor(keys[-1].pk) if has_more else None,
+        "next_cursor": encode_cursor(keys[-1].pk) if has_more else None,
     }
 
 

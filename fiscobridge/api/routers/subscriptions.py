@@ -3,9 +3,7 @@ from ninja import Router
 from fiscobridge.api.auth import customer_account
 from fiscobridge.api.presenters import subscription_dict
 from fiscobridge.api.schemas import ErrorOut, SubscriptionsOut
-from fiscobridge.integrations.usage import active_connections_by_tier
-from fiscobridge.pos.usage import active_certificate_count
-from fiscobridge.subscriptions.capacity import int_capacity_by_tier, int_trial, pos_capacity
+from fiscobridge.seats import int_seats, pos_seats
 from fiscobridge.subscriptions.models import Product, Subscription
 
 router = Router(tags=["Subscriptions"])
@@ -16,22 +14,26 @@ def list_subscriptions(request):
     """Seats per product (and Integrations tier) and every subscription of your account."""
     account = customer_account(request)
     subs = list(Subscription.objects.for_account(account).order_by("-started_at", "-id"))
-    connections = active_connections_by_tier(account)
-    trial = int_trial(account)
+    pos = pos_seats(account)
+    integrations = int_seats(account)
+    allowance = integrations.trial_allowance
     return {
         "pos": {
-            "seats_total": pos_capacity(account),
-            "seats_used": active_certificate_count(account),
+            "seats_total": pos.total,
+            "seats_used": pos.used,
             "subscriptions": [subscription_dict(s) for s in subs if s.product == Product.POS],
         },
         "int": {
             "tiers": {
-                tier: {"seats_total": total, "seats_used": connections.get(tier, 0)}
-                for tier, total in int_capacity_by_tier(account).items()
+                tier: {"seats_total": seats.total, "seats_used": seats.used}
+                for tier, seats in integrations.tiers.items()
             },
-            "trial": None if trial is None else {
-                "seats_total": trial.connections, "seats_used": connections.get("trial", 0),
-                "invoices_per_month": trial.invoices_per_month,
+            "trial": None
+            if allowance is None
+            else {
+                "seats_total": integrations.trial.total,
+                "seats_used": integrations.trial.used,
+                "invoices_per_month": allowance.invoices_per_month,
             },
             "subscriptions": [subscription_dict(s) for s in subs if s.product == Product.INT],
         },

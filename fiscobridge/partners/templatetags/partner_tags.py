@@ -2,21 +2,27 @@
 
 from django import template
 
+from fiscobridge.keys.models import KeyDisplayStatus
+
 register = template.Library()
 
-STATUS_CHIPS = {"available": "ok", "activated": "key", "revoked": "muted", "expired": "warn", "voided": "danger"}
-STATUS_LABELS = {"available": "Available", "activated": "Activated", "revoked": "Revoked", "expired": "Expired",
-                 "voided": "Voided"}
+STATUS_CHIPS = {
+    KeyDisplayStatus.AVAILABLE: "ok",
+    KeyDisplayStatus.ACTIVATED: "key",
+    KeyDisplayStatus.REVOKED: "muted",
+    KeyDisplayStatus.EXPIRED: "warn",
+    KeyDisplayStatus.VOIDED: "danger",
+}
 
 
 @register.inclusion_tag("partners/_status_chip.html")
 def status_chip(status: str):
-    return {"css": STATUS_CHIPS.get(status, "muted"), "label": STATUS_LABELS.get(status, status.capitalize())}
+    return {"css": STATUS_CHIPS.get(status, "muted"), "label": status_label(status)}
 
 
 @register.filter
 def status_label(status: str) -> str:
-    return STATUS_LABELS.get(status, status.capitalize())
+    return KeyDisplayStatus(status).label if status in KeyDisplayStatus.values else status.capitalize()
 
 
 @register.simple_tag

@@ -6,7 +6,7 @@ Stripe's retries (three days), or after changing a STRIPE_PRICE_* setting.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from fiscobridge.billing.services import resync_all
+from fiscobridge.billing.sync import resync_all
 
 
 class Command(BaseCommand):

@@ -1,9 +1,14 @@
-"""The pages' one translator of domain errors into what a person reads."""
+"""Errors of the web layer, and the pages' one translator of domain errors into what a person reads."""
 
 import math
 
-from fiscobridge.core.errors import DomainError
+from fiscobridge.core.errors import DomainError, InvalidInput
 from fiscobridge.keys.errors import TooManyAttempts
+
+
+class InvalidCursor(InvalidInput):
+    code = "invalid_cursor"
+    message = "The cursor is not valid; start again without it"
 
 
 def error_context(error: DomainError) -> dict:

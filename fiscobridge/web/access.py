@@ -1,4 +1,4 @@
-"""Who may see a portal page: signed-in users of one kind of tenant."""
+"""Who may see a page of either portal: signed-in users of one kind of tenant."""
 
 from functools import wraps
 
@@ -35,3 +35,4 @@ def tenant_page(tenant_attr: str, forbidden_template: str):
 
 
 customer_page = tenant_page("account", "portal/not_customer.html")
+partner_page = tenant_page("partner", "partners/not_partner.html")

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class StaffConfig(AppConfig):
+    name = "fiscobridge.staff"
+    verbose_name = "Tenants"
