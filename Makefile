@@ -40,12 +40,16 @@ test-sqlite: install-dev
 test-postgres: install-dev
 	@bash scripts/test.sh postgres
 
-# Lint: ruff (rules and format), the layers of docs/architecture.md, and the templates.
+TEMPLATE_DIRS := fiscobridge/templates fiscobridge/notifications/templates
+
+# Lint: ruff (rules and format), the layers of docs/architecture.md, the templates (djlint, and
+# line length).
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/check_layers.py
-	$(BIN)/python scripts/check_templates.py
+	$(BIN)/djlint $(TEMPLATE_DIRS) --lint
+	$(BIN)/python scripts/check_templates.py $(TEMPLATE_DIRS)
 
 # Fix what the linters can fix by themselves.
 format: install-dev

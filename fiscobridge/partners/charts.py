@@ -47,6 +47,10 @@ class BarChart:
     busiest: Bar | None
 
     @property
+    def days(self) -> int:
+        return len(self.bars)
+
+    @property
     def first_day(self) -> date | None:
         return self.bars[0].day if self.bars else None
 
