@@ -37,32 +37,28 @@ def _unique_email(form: forms.ModelForm) -> str:
     return email
 
 
-class UserAddForm(BaseUserCreationForm):
+class OneTenantUserForm(forms.ModelForm):
+    """The rules of both user forms: a unique e-mail, and one tenant (or staff)."""
+
+    def clean_email(self):
+        return _unique_email(self)
+
+    def clean(self):
+        cleaned = super().clean()
+        _check_one_tenant(self)
+        return cleaned
+
+
+class UserAddForm(OneTenantUserForm, BaseUserCreationForm):
     class Meta:
         model = User
         fields = ["email", "name", "account", "partner", "is_staff"]
 
-    def clean_email(self):
-        return _unique_email(self)
 
-    def clean(self):
-        cleaned = super().clean()
-        _check_one_tenant(self)
-        return cleaned
-
-
-class UserEditForm(UserChangeForm):
+class UserEditForm(OneTenantUserForm, UserChangeForm):
     class Meta(UserChangeForm.Meta):
         model = User
-        fields = "__all__"
-
-    def clean_email(self):
-        return _unique_email(self)
-
-    def clean(self):
-        cleaned = super().clean()
-        _check_one_tenant(self)
-        return cleaned
+        fields = ["email", "name", "password", "account", "partner", "is_active", "is_staff", "is_superuser"]
 
 
 class TenantKindFilter(admin.SimpleListFilter):

@@ -43,24 +43,26 @@ def _create_user(*, email: str, password: str, **tenant) -> User:
         raise EmailTaken() from None
 
 
+def _create_tenant(model, *, name: str, email: str, password: str) -> User:
+    """A tenant (customer account or partner) with its first user, audited as `<kind>.created`."""
+    email = _checked_user_fields(name=name, email=email, password=password)
+    tenant = model.objects.create(name=name.strip())
+    kind = model._meta.model_name  # "account" or "partner": also the user's field for it
+    user = _create_user(email=email, password=password, **{kind: tenant})
+    record_event(action=f"{kind}.created", actor=user, target=tenant, **{kind: tenant})
+    return user
+
+
 @transaction.atomic
 def create_account(*, name: str, email: str, password: str) -> User:
     """A customer account with its first user; returns the user."""
-    email = _checked_user_fields(name=name, email=email, password=password)
-    account = Account.objects.create(name=name.strip())
-    user = _create_user(email=email, password=password, account=account)
-    record_event(action="account.created", actor=user, account=account, target=account)
-    return user
+    return _create_tenant(Account, name=name, email=email, password=password)
 
 
 @transaction.atomic
 def create_partner(*, name: str, email: str, password: str) -> User:
     """A partner (reseller) with its first user; returns the user."""
-    email = _checked_user_fields(name=name, email=email, password=password)
-    partner = Partner.objects.create(name=name.strip())
-    user = _create_user(email=email, password=password, partner=partner)
-    record_event(action="partner.created", actor=user, partner=partner, target=partner)
-    return user
+    return _create_tenant(Partner, name=name, email=email, password=password)
 
 
 @transaction.atomic

@@ -24,6 +24,7 @@ from fiscobridge.billing.models import StripeCustomer
 from fiscobridge.core import clock
 from fiscobridge.core.errors import DomainError
 from fiscobridge.subscriptions.models import Source, Subscription
+from fiscobridge.subscriptions.services import record_subscription_created
 
 # Stripe statuses in which an unpaid invoice keeps the seats only for the grace period.
 PAST_DUE_STATUSES = {"past_due", "unpaid", "incomplete"}
@@ -170,22 +171,8 @@ def _create_row(*, account, remote: gateway.RemoteSubscription, facts: dict, act
         started_at=min(remote.start_date or clock.now(), period_end - timedelta(seconds=1)),
         **facts,
     )
-    record_event(
-        action="subscription.created",
-        actor=actor,
-        account=account,
-        target=row,
-        ip=ip,
-        details={
-            "product": row.product,
-            "tier": row.tier,
-            "seats": row.seats,
-            "source": "stripe",
-            "interval": row.billing_interval,
-            "stripe_subscription": remote.id,
-            "starts_at": row.started_at.isoformat(),
-            "expires_at": row.expires_at.isoformat(),
-        },
+    record_subscription_created(
+        subscription=row, actor=actor, ip=ip, interval=row.billing_interval, stripe_subscription=remote.id
     )
     return row
 

@@ -90,16 +90,18 @@ def issue_keys(
 
 @transaction.atomic
 def _insert_batch(partner, actor, product, tier, seats, months, quantity, reference, redeem_by, on_progress, ip):
+    # What every key of the batch carries, copied onto each so that redemption reads one row.
+    package = {
+        "partner": partner,
+        "product": product,
+        "tier": tier,
+        "seats": seats,
+        "months": months,
+        "reference": reference,
+        "redeem_by": redeem_by,
+    }
     batch = KeyBatch.objects.create(
-        partner=partner,
-        product=product,
-        tier=tier,
-        seats=seats,
-        months=months,
-        quantity=quantity,
-        reference=reference,
-        redeem_by=redeem_by,
-        created_by=actor if getattr(actor, "pk", None) else None,
+        **package, quantity=quantity, created_by=actor if getattr(actor, "pk", None) else None
     )
     issued: list[IssuedKey] = []
     done = 0
@@ -107,19 +109,7 @@ def _insert_batch(partner, actor, product, tier, seats, months, quantity, refere
         size = min(CHUNK, quantity - done)
         codes = _fresh_codes(product, size)
         rows = [
-            ActivationKey(
-                partner=partner,
-                batch=batch,
-                product=product,
-                tier=tier,
-                seats=seats,
-                months=months,
-                reference=reference,
-                code_hmac=digest,
-                last_group=code[-4:],
-                redeem_by=redeem_by,
-                created_at=batch.created_at,
-            )
+            ActivationKey(**package, batch=batch, code_hmac=digest, last_group=code[-4:], created_at=batch.created_at)
             for code, digest in codes
         ]
         ActivationKey.objects.bulk_create(rows, batch_size=CHUNK)

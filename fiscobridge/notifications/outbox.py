@@ -6,6 +6,7 @@ hook then tries to send them.
 """
 
 import logging
+from dataclasses import dataclass
 
 from django.db import transaction
 
@@ -62,6 +63,34 @@ def _queue_safely(what: str, build) -> None:
         logger.exception("e-mails for %s were not queued", what)
 
 
+@dataclass(frozen=True)
+class Letter:
+    """One of the two e-mails about a key event: its kind, recipients, subject and template."""
+
+    kind: str
+    recipients: list[str]
+    subject: str
+    template: str
+
+
+def _key_event_drafts(*, key, subscription, event: str, context: dict, customer: Letter, partner: Letter):
+    """The two e-mails about one event of a key, to the customer and to the issuing partner;
+    each is sent once (its dedupe key names the key, the event and the audience)."""
+    return [
+        Draft(
+            kind=letter.kind,
+            dedupe_key=f"key:{key.pk}:{event}:{audience}",
+            recipients=letter.recipients,
+            account=subscription.account,
+            partner=key.partner,
+            subscription=subscription,
+            subject=letter.subject,
+            body=render_body(letter.template, context),
+        )
+        for audience, letter in (("customer", customer), ("partner", partner))
+    ]
+
+
 def queue_activation_emails(*, key, subscription: Subscription) -> None:
     """Call inside the redemption transaction: a receipt to the activating user and a notice to
     the issuing partner's users, sent once the activation commits."""
@@ -78,28 +107,25 @@ def queue_activation_emails(*, key, subscription: Subscription) -> None:
             renewal=renewal,
             renewal_expires=utc_text(renewal.expires_at) if renewal else "",
         )
-        return [
-            Draft(
-                kind=EmailKind.ACTIVATION_RECEIPT,
-                dedupe_key=f"key:{key.pk}:activated:customer",
-                recipients=receipt_to,
-                account=account,
-                partner=key.partner,
-                subscription=subscription,
-                subject=f"Activation receipt: {package_phrase(subscription)} until {subscription.expires_at:%Y-%m-%d}",
-                body=render_body("activation_receipt", context),
+        until = f"{subscription.expires_at:%Y-%m-%d}"
+        return _key_event_drafts(
+            key=key,
+            subscription=subscription,
+            event="activated",
+            context=context,
+            customer=Letter(
+                EmailKind.ACTIVATION_RECEIPT,
+                receipt_to,
+                f"Activation receipt: {package_phrase(subscription)} until {until}",
+                "activation_receipt",
             ),
-            Draft(
-                kind=EmailKind.KEY_ACTIVATED,
-                dedupe_key=f"key:{key.pk}:activated:partner",
-                recipients=partner_recipients(key.partner),
-                account=account,
-                partner=key.partner,
-                subscription=subscription,
-                subject=f"Key {key.hint} was activated by {account.name}",
-                body=render_body("key_activated", context),
+            partner=Letter(
+                EmailKind.KEY_ACTIVATED,
+                partner_recipients(key.partner),
+                f"Key {key.hint} was activated by {account.name}",
+                "key_activated",
             ),
-        ]
+        )
 
     _queue_safely(f"the activation of key {key.pk}", build)
 
@@ -110,28 +136,23 @@ def queue_key_voided_emails(*, key) -> None:
     def build() -> list[Draft]:
         subscription = key.subscription
         context = email_context(subscription, key, voided_at=utc_text(key.voided_at), reason=key.voided_reason)
-        account = key.activated_account
-        return [
-            Draft(
-                kind=EmailKind.KEY_VOIDED,
-                dedupe_key=f"key:{key.pk}:voided:customer",
-                recipients=account_recipients(account),
-                account=account,
-                partner=key.partner,
-                subscription=subscription,
-                subject=f"Your {product_name(subscription)} subscription ({seats_phrase(subscription)}) has ended",
-                body=render_body("key_voided", context),
+        return _key_event_drafts(
+            key=key,
+            subscription=subscription,
+            event="voided",
+            context=context,
+            customer=Letter(
+                EmailKind.KEY_VOIDED,
+                account_recipients(key.activated_account),
+                f"Your {product_name(subscription)} subscription ({seats_phrase(subscription)}) has ended",
+                "key_voided",
             ),
-            Draft(
-                kind=EmailKind.KEY_VOIDED_PARTNER,
-                dedupe_key=f"key:{key.pk}:voided:partner",
-                recipients=partner_recipients(key.partner),
-                account=account,
-                partner=key.partner,
-                subscription=subscription,
-                subject=f"Key {key.hint} was voided by FiscoBridge",
-                body=render_body("key_voided_partner", context),
+            partner=Letter(
+                EmailKind.KEY_VOIDED_PARTNER,
+                partner_recipients(key.partner),
+                f"Key {key.hint} was voided by FiscoBridge",
+                "key_voided_partner",
             ),
-        ]
+        )
 
     _queue_safely(f"voiding key {key.pk}", build)

@@ -1,6 +1,5 @@
 """POS Manager: seats, certificates (upload, revoke), and the Upgrade Plan entry."""
 
-from django.conf import settings
 from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.debug import sensitive_post_parameters
@@ -15,7 +14,7 @@ from fiscobridge.pos.queries import (
     certificates_for_account,
     get_certificate_for_account,
 )
-from fiscobridge.pos.services import revoke_certificate, upload_certificate
+from fiscobridge.pos.services import read_certificate_upload, revoke_certificate, upload_certificate
 from fiscobridge.seats import pos_seats
 from fiscobridge.subscriptions.capacity import pos_capacity
 from fiscobridge.web.access import customer_page
@@ -100,12 +99,10 @@ def upload(request, account):
     try:
         if uploaded is None:
             raise InvalidCertificateFile()
-        # One byte past the limit is enough for the service to refuse a large file.
-        data = uploaded.read(settings.CERTIFICATE_MAX_BYTES + 1)
         certificate = upload_certificate(
             account=account,
             actor=request.user,
-            data=data,
+            data=read_certificate_upload(uploaded),
             password=password,
             ip=client_ip(request),
             file_name=uploaded.name or "",

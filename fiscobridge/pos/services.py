@@ -34,6 +34,12 @@ def _clean_file_name(name: str) -> str:
     return "".join(ch for ch in name if ch.isprintable())[:255]
 
 
+def read_certificate_upload(uploaded) -> bytes:
+    """An uploaded file's bytes, one byte past the size limit at most: enough for
+    `upload_certificate` to answer certificate_too_large without reading a large body."""
+    return uploaded.read(settings.CERTIFICATE_MAX_BYTES + 1)
+
+
 def upload_certificate(*, account, actor, data: bytes, password: str, ip=None, file_name: str = "") -> Certificate:
     """Store a PKCS#12 certificate for `account`, spending one Cloud POS seat.
 

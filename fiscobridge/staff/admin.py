@@ -88,6 +88,14 @@ class TenantAdmin(admin.ModelAdmin):
     add_form: type[TenantAddForm]
     search_fields = ["name", "users__email"]
 
+    def get_queryset(self, request):
+        # The tenant's own field on User has the model's name: `account` or `partner`.
+        return super().get_queryset(request).annotate(n_users=count_of(User, self.model._meta.model_name))
+
+    @admin.display(description="users", ordering="n_users")
+    def users_count(self, tenant):
+        return tenant.n_users
+
     def has_change_permission(self, request, obj=None):
         return False
 
@@ -141,16 +149,8 @@ class PartnerAdmin(TenantAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(
-                n_users=count_of(User, "partner"),
-                n_batches=count_of(KeyBatch, "partner"),
-                n_keys=count_of(ActivationKey, "partner"),
-            )
+            .annotate(n_batches=count_of(KeyBatch, "partner"), n_keys=count_of(ActivationKey, "partner"))
         )
-
-    @admin.display(description="users", ordering="n_users")
-    def users_count(self, partner):
-        return partner.n_users
 
     @admin.display(description="batches", ordering="n_batches")
     def batches_count(self, partner):
@@ -196,18 +196,7 @@ class AccountAdmin(TenantAdmin):
     inlines = [UserInline, SubscriptionInline]
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                n_users=count_of(User, "account"),
-                n_subscriptions=count_of(Subscription, "account"),
-            )
-        )
-
-    @admin.display(description="users", ordering="n_users")
-    def users_count(self, account):
-        return account.n_users
+        return super().get_queryset(request).annotate(n_subscriptions=count_of(Subscription, "account"))
 
     @admin.display(description="subscriptions", ordering="n_subscriptions")
     def subscriptions_count(self, account):

@@ -57,23 +57,28 @@ def create_key_subscription(
         started_at=starts_at,
         expires_at=clock.add_months(starts_at, key.months),
     )
+    record_subscription_created(subscription=subscription, actor=actor, ip=ip, renews=renews.pk if renews else None)
+    return subscription
+
+
+def record_subscription_created(*, subscription: Subscription, actor, ip=None, **details) -> None:
+    """The audit event of a new subscription, whatever its source; `details` adds source facts."""
     record_event(
         action="subscription.created",
         actor=actor,
-        account=account,
+        account=subscription.account,
         target=subscription,
         ip=ip,
         details={
-            "product": key.product,
-            "tier": key.tier,
-            "seats": key.seats,
-            "source": "key",
+            "product": subscription.product,
+            "tier": subscription.tier,
+            "seats": subscription.seats,
+            "source": subscription.source,
             "starts_at": subscription.started_at.isoformat(),
             "expires_at": subscription.expires_at.isoformat(),
-            "renews": renews.pk if renews else None,
+            **details,
         },
     )
-    return subscription
 
 
 @transaction.atomic

@@ -19,7 +19,7 @@ from fiscobridge.pos.queries import (
     certificates_for_account,
     get_certificate_for_account,
 )
-from fiscobridge.pos.services import revoke_certificate, upload_certificate
+from fiscobridge.pos.services import read_certificate_upload, revoke_certificate, upload_certificate
 from fiscobridge.seats import pos_seats
 
 router = Router(tags=["Cloud POS certificates"])
@@ -60,12 +60,10 @@ def upload(request, file: File[UploadedFile], password: Form[str] = ""):
     # Django's error reports never show the password, even for a failure we did not foresee.
     request.sensitive_post_parameters = ["password"]
     account = customer_account(request)
-    # Read one byte past the limit, never more: the service answers certificate_too_large.
-    data = file.read(settings.CERTIFICATE_MAX_BYTES + 1)
     certificate = upload_certificate(
         account=account,
         actor=request.user,
-        data=data,
+        data=read_certificate_upload(file),
         password=password,
         ip=client_ip(request),
         file_name=file.name or "",
