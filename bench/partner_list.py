@@ -184,7 +184,7 @@ def measure(data: dict, repeat: int, warmup: int) -> dict:
     from django.test import Client
 
     from fiscobridge.keys.models import ActivationKey
-    from fiscobridge.partners.views import _encode_cursor
+    from fiscobridge.web.cursor import encode_cursor as _encode_cursor
 
     partner, batches = data["partner"], data["batches"]
     client = Client()
