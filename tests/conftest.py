@@ -1,4 +1,5 @@
-"""Personas and clients. Every endpoint is tested for its owner, another tenant and anonymous."""
+"""Fixtures: personas and clients, the local Stripe, the browser. Every endpoint is tested for its
+owner, another tenant and anonymous. Plain builders live in tests/factories.py."""
 
 import os
 from dataclasses import dataclass
@@ -6,11 +7,22 @@ from dataclasses import dataclass
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import override_settings
 
 from fiscobridge.accounts.services import create_account, create_api_token, create_partner, create_staff_user
 from fiscobridge.keys.issuance import issue_keys
+from fiscobridge.keys.models import ActivationKey
+from tests.factories import PASSWORD, token_client
+from tests.stripe_fake import PRICES, SECRET_KEY, WEBHOOK_SECRET, FakeStripe
 
-PASSWORD = "correct-horse-battery-staple"
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    # PBKDF2's many iterations cost a noticeable fraction of a second per persona; no test is
+    # about the hasher itself. override_settings sends setting_changed, which clears Django's
+    # cached hashers, and live_server threads share these settings.
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 def pytest_collection_modifyitems(config, items):
@@ -45,7 +57,7 @@ class Persona:
 
 def _persona(user) -> Persona:
     token = create_api_token(user=user, name="tests").plain
-    return Persona(user=user, client=Client(HTTP_AUTHORIZATION=f"Bearer {token}"), token=token)
+    return Persona(user=user, client=token_client(token), token=token)
 
 
 @pytest.fixture
@@ -92,21 +104,59 @@ def issue(reseller):
 
     def _issue(product="pos", tier="", seats=2, months=12, quantity=1, partner=None, **extra):
         issued = issue_keys(
-            partner=partner or reseller.partner, actor=reseller.user, product=product, tier=tier, seats=seats,
-            months=months, quantity=quantity, **extra,
+            partner=partner or reseller.partner,
+            actor=reseller.user,
+            product=product,
+            tier=tier,
+            seats=seats,
+            months=months,
+            quantity=quantity,
+            **extra,
         )
         return [k.code for k in issued.keys]
 
     return _issue
 
 
-def post_json(client: Client, path: str, data, **extra):
-    return client.post(path, data=data, content_type="application/json", **extra)
+@pytest.fixture
+def code(issue):
+    """A fresh, available Cloud POS key of `reseller`."""
+    return issue()[0]
+
+
+@pytest.fixture
+def key_row(code):
+    return ActivationKey.objects.get()
 
 
 @pytest.fixture
 def db_vendor(db):
     return connection.vendor
+
+
+# --- The local Stripe (tests/stripe_fake.py) ----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def stripe_server():
+    """localstripe and its front, started once per test process (each xdist worker has its own)."""
+    server = FakeStripe.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stripe_on(settings, stripe_server):
+    """Stripe configured and pointing at the local servers, with every price id set; reset for each test."""
+    stripe_server.reset()
+    settings.STRIPE_SECRET_KEY = SECRET_KEY
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.STRIPE_API_BASE = stripe_server.url
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    settings.PUBLIC_BASE_URL = "http://testserver"
+    for name, (price_id, _interval, _amount) in PRICES.items():
+        setattr(settings, name, price_id)
+    return stripe_server
 
 
 # --- Browser tests: Playwright driving Debian's Chromium ------------------------------------
@@ -122,6 +172,13 @@ def browser_type_launch_args(browser_type_launch_args):
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,
-        "args": ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"],
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
     }

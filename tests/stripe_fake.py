@@ -1,6 +1,6 @@
 """A local Stripe for the billing tests: nothing leaves 127.0.0.1.
 
-Two servers, both started by the tests:
+Two servers, both started by the `stripe_server` fixture (conftest.py), once per test process:
 - **localstripe** (PyPI, a test-only dependency) in a subprocess: a stateful Stripe-compatible
   server for customers, products, plans (our price ids), payment methods, subscriptions,
   invoices and events. The real `stripe` SDK talks to it as to Stripe.
@@ -30,7 +30,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
-import pytest
 import stripe
 
 SECRET_KEY = "sk_test_fiscobridge_local"
@@ -107,8 +106,15 @@ class FakeStripe:
     @classmethod
     def start(cls) -> "FakeStripe":
         runner = Path(__file__).with_name("localstripe_server.py")
-        process = subprocess.Popen([sys.executable, str(runner)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                   text=True)
+        # stdin stays open while this process lives: localstripe exits when it closes, even if the
+        # tests are killed before their teardown runs.
+        process = subprocess.Popen(
+            [sys.executable, str(runner)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         line = process.stdout.readline().strip()
         if not line.isdigit():
             process.kill()
@@ -165,8 +171,9 @@ class FakeStripe:
             name = "Cloud POS" if "_pos_" in price_id else "Integrations " + price_id.split("_")[2].capitalize()
             if name not in products:
                 products[name] = client.v1.products.create({"name": name}).id
-            client.v1.plans.create({"id": price_id, "amount": amount, "currency": "eur", "interval": interval,
-                                    "product": products[name]})
+            client.v1.plans.create(
+                {"id": price_id, "amount": amount, "currency": "eur", "interval": interval, "product": products[name]}
+            )
 
     # --- helpers for tests ---
     def stripe(self) -> stripe.StripeClient:
@@ -184,9 +191,16 @@ class FakeStripe:
             self.failures.append(Failure(method, pattern, status, body))
 
     def decline_next(self, method: str, pattern: str) -> None:
-        self.fail_next(method, pattern, status=402, error={
-            "type": "card_error", "code": "card_declined", "message": "Your card was declined.",
-        })
+        self.fail_next(
+            method,
+            pattern,
+            status=402,
+            error={
+                "type": "card_error",
+                "code": "card_declined",
+                "message": "Your card was declined.",
+            },
+        )
 
     def requests_to(self, method: str, pattern: str) -> list[Recorded]:
         with self.lock:
@@ -207,10 +221,13 @@ class FakeStripe:
             session = self.sessions[session_id]
         item = session["_line_items"][0]
         self.add_card(session["customer"])
-        subscription = self.stripe().v1.subscriptions.create({
-            "customer": session["customer"], "items": [{"plan": item["price"], "quantity": int(item["quantity"])}],
-            "metadata": session.get("_subscription_metadata") or {},
-        })
+        subscription = self.stripe().v1.subscriptions.create(
+            {
+                "customer": session["customer"],
+                "items": [{"plan": item["price"], "quantity": int(item["quantity"])}],
+                "metadata": session.get("_subscription_metadata") or {},
+            }
+        )
         with self.lock:
             session.update(status="complete", payment_status="paid", subscription=subscription.id)
             public = {k: v for k, v in session.items() if not k.startswith("_")}
@@ -245,9 +262,15 @@ class FakeStripe:
 
 def make_event(type_: str, obj: dict, *, event_id: str | None = None, created: int | None = None) -> dict:
     return {
-        "id": event_id or "evt_" + secrets.token_hex(12), "object": "event", "type": type_,
-        "api_version": "2026-10-28.endive", "created": created or int(time.time()), "livemode": False,
-        "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None}, "data": {"object": obj},
+        "id": event_id or "evt_" + secrets.token_hex(12),
+        "object": "event",
+        "type": type_,
+        "api_version": "2026-10-28.endive",
+        "created": created or int(time.time()),
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "data": {"object": obj},
     }
 
 
@@ -261,16 +284,26 @@ def sign(payload: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None 
 def post_event(client, event: dict, **sign_options):
     """Deliver a signed event to the webhook endpoint with a Django test client."""
     payload = json.dumps(event).encode()
-    return client.post("/billing/webhook/", data=payload, content_type="application/json",
-                       HTTP_STRIPE_SIGNATURE=sign(payload, **sign_options))
+    return client.post(
+        "/billing/webhook/",
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign(payload, **sign_options),
+    )
 
 
 def deliver_over_http(url: str, event: dict) -> int:
     """Deliver a signed event over real HTTP (to a live server), as Stripe does."""
     payload = json.dumps(event).encode()
-    request = urllib.request.Request(url, data=payload, method="POST", headers={
-        "Content-Type": "application/json", "Stripe-Signature": sign(payload),
-    })
+    request = urllib.request.Request(
+        url,
+        data=payload,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "Stripe-Signature": sign(payload),
+        },
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.status
 
@@ -347,11 +380,16 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         if method == "POST" and re.fullmatch(r"/v1/subscriptions/\w+", parts.path):
             # localstripe's update has no proration or payment behaviour: recorded above, dropped here.
-            pairs = [(k, v) for k, v in parse_qsl(body.decode(), keep_blank_values=True)
-                     if k not in ("proration_behavior", "payment_behavior")]
+            pairs = [
+                (k, v)
+                for k, v in parse_qsl(body.decode(), keep_blank_values=True)
+                if k not in ("proration_behavior", "payment_behavior")
+            ]
             body = "&".join(f"{quote(k)}={quote(v)}" for k, v in pairs).encode()
-        headers = {"Authorization": self.headers.get("Authorization", ""),
-                   "Content-Type": self.headers.get("Content-Type") or "application/x-www-form-urlencoded"}
+        headers = {
+            "Authorization": self.headers.get("Authorization", ""),
+            "Content-Type": self.headers.get("Content-Type") or "application/x-www-form-urlencoded",
+        }
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         status, data, content_type = fake._localstripe(method, path, body if method == "POST" else None, headers)
         if method == "GET" and parts.path == "/v1/invoices" and status == 200:
@@ -373,25 +411,37 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(400, f"Missing required param: {missing[0]}")
         if params["mode"] != "subscription":
             return self._error(400, "Only subscription mode is served here")
-        status, _, _ = fake._localstripe("GET", f"/v1/customers/{params['customer']}",
-                                         headers={"Authorization": self.headers["Authorization"]})
+        status, _, _ = fake._localstripe(
+            "GET", f"/v1/customers/{params['customer']}", headers={"Authorization": self.headers["Authorization"]}
+        )
         if status != 200:
             return self._error(400, f"No such customer: '{params['customer']}'")
         items = params["line_items"]
         if len(items) != 1 or not str(items[0].get("quantity", "")).isdigit():
             return self._error(400, "Exactly one line item with a quantity")
-        status, _, _ = fake._localstripe("GET", f"/v1/plans/{items[0].get('price')}",
-                                         headers={"Authorization": self.headers["Authorization"]})
+        status, _, _ = fake._localstripe(
+            "GET", f"/v1/plans/{items[0].get('price')}", headers={"Authorization": self.headers["Authorization"]}
+        )
         if status != 200:
             return self._error(400, f"No such price: '{items[0].get('price')}'")
         session_id = "cs_test_" + secrets.token_hex(12)
         session = {
-            "id": session_id, "object": "checkout.session", "mode": "subscription", "status": "open",
-            "payment_status": "unpaid", "customer": params["customer"], "subscription": None,
-            "client_reference_id": params.get("client_reference_id"), "metadata": params.get("metadata") or {},
-            "success_url": params["success_url"], "cancel_url": params["cancel_url"],
-            "url": f"{fake.url}/checkout/{session_id}", "livemode": False, "created": int(time.time()),
-            "_line_items": items, "_subscription_metadata": (params.get("subscription_data") or {}).get("metadata"),
+            "id": session_id,
+            "object": "checkout.session",
+            "mode": "subscription",
+            "status": "open",
+            "payment_status": "unpaid",
+            "customer": params["customer"],
+            "subscription": None,
+            "client_reference_id": params.get("client_reference_id"),
+            "metadata": params.get("metadata") or {},
+            "success_url": params["success_url"],
+            "cancel_url": params["cancel_url"],
+            "url": f"{fake.url}/checkout/{session_id}",
+            "livemode": False,
+            "created": int(time.time()),
+            "_line_items": items,
+            "_subscription_metadata": (params.get("subscription_data") or {}).get("metadata"),
         }
         with fake.lock:
             fake.sessions[session_id] = session
@@ -408,14 +458,21 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         if not params.get("customer"):
             return self._error(400, "Missing required param: customer")
-        status, _, _ = fake._localstripe("GET", f"/v1/customers/{params['customer']}",
-                                         headers={"Authorization": self.headers["Authorization"]})
+        status, _, _ = fake._localstripe(
+            "GET", f"/v1/customers/{params['customer']}", headers={"Authorization": self.headers["Authorization"]}
+        )
         if status != 200:
             return self._error(400, f"No such customer: '{params['customer']}'")
         session_id = "bps_" + secrets.token_hex(12)
-        session = {"id": session_id, "object": "billing_portal.session", "customer": params["customer"],
-                   "return_url": params.get("return_url"), "url": f"{fake.url}/portal/{session_id}",
-                   "livemode": False, "created": int(time.time())}
+        session = {
+            "id": session_id,
+            "object": "billing_portal.session",
+            "customer": params["customer"],
+            "return_url": params.get("return_url"),
+            "url": f"{fake.url}/portal/{session_id}",
+            "livemode": False,
+            "created": int(time.time()),
+        }
         with fake.lock:
             fake.portal_sessions[session_id] = session
         self._json(200, session)
@@ -426,11 +483,14 @@ class _Handler(BaseHTTPRequestHandler):
         if session is None:
             return self._html(404, "<h1>No such checkout</h1>")
         item = session["_line_items"][0]
-        self._html(200, f"""<!doctype html><html lang="en"><head><title>Stripe Checkout (local test server)</title></head>
+        self._html(
+            200,
+            f"""<!doctype html><html lang="en"><head><title>Stripe Checkout (local test server)</title></head>
 <body><h1>Stripe Checkout (local test server)</h1>
-<p data-testid="line">{item['quantity']} × {item['price']}</p>
+<p data-testid="line">{item["quantity"]} × {item["price"]}</p>
 <form method="post" action="/checkout/{id}/pay"><button type="submit">Pay</button></form>
-<p><a href="{session['cancel_url']}">Back</a></p></body></html>""")
+<p><a href="{session["cancel_url"]}">Back</a></p></body></html>""",
+        )
 
     def _pay(self, params, id):
         fake = self.fake
@@ -449,62 +509,12 @@ class _Handler(BaseHTTPRequestHandler):
         session = self.fake.portal_sessions.get(id)
         if session is None:
             return self._html(404, "<h1>No such portal session</h1>")
-        self._html(200, f"""<!doctype html><html lang="en"><head><title>Customer portal (local test server)</title></head>
-<body><h1>Customer portal (local test server)</h1><p>{session['customer']}</p>
-<a href="{session['return_url']}">Return</a></body></html>""")
+        self._html(
+            200,
+            f"""<!doctype html><html lang="en"><head><title>Customer portal (local test server)</title></head>
+<body><h1>Customer portal (local test server)</h1><p>{session["customer"]}</p>
+<a href="{session["return_url"]}">Return</a></body></html>""",
+        )
 
     def _invoice_page(self, params, id):
         self._html(200, f"<!doctype html><title>Invoice {id}</title><h1>Invoice {id}</h1>")
-
-
-# --- buying through the portal, as a customer does ---------------------------------------------
-
-def portal_client(persona):
-    from django.test import Client
-
-    client = Client()
-    client.force_login(persona.user)
-    return client
-
-
-def start_checkout_page(persona, *, product="pos", tier="", seats=3, interval="month") -> str:
-    """POST Purchase Seats as the persona; returns the Checkout Session id Stripe was asked for."""
-    response = portal_client(persona).post("/billing/checkout/", {
-        "product": product, "tier": tier, "seats": seats, "interval": interval,
-    })
-    assert response.status_code == 303, response.content[:500]
-    return response["Location"].rsplit("/", 1)[1]
-
-
-def buy(fake: FakeStripe, persona, **choice) -> str:
-    """Checkout, pay, and deliver checkout.session.completed; returns the Stripe subscription id."""
-    from django.test import Client
-
-    session_id = start_checkout_page(persona, **choice)
-    event = fake.complete_checkout(session_id)
-    response = post_event(Client(), event)
-    assert response.status_code == 200, response.content
-    return fake.sessions[session_id]["subscription"]
-
-
-# --- pytest fixtures (import them into a test module) ----------------------------------------
-
-@pytest.fixture(scope="session")
-def stripe_server():
-    server = FakeStripe.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def stripe_on(settings, stripe_server):
-    """Stripe configured and pointing at the local servers, with every price id set."""
-    stripe_server.reset()
-    settings.STRIPE_SECRET_KEY = SECRET_KEY
-    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
-    settings.STRIPE_API_BASE = stripe_server.url
-    settings.STRIPE_MAX_NETWORK_RETRIES = 0
-    settings.PUBLIC_BASE_URL = "http://testserver"
-    for name, (price_id, _interval, _amount) in PRICES.items():
-        setattr(settings, name, price_id)
-    return stripe_server

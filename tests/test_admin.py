@@ -13,34 +13,15 @@ from fiscobridge.accounts.models import Account, ApiToken, Partner, User
 from fiscobridge.audit.models import Event
 from fiscobridge.integrations.models import ConnectionStatus
 from fiscobridge.integrations.services import create_connection, record_invoice_usage
-from fiscobridge.keys.codes import parse_key
-from fiscobridge.keys.issuance import code_digest
 from fiscobridge.keys.models import ActivationKey, KeyStatus
 from fiscobridge.keys.services import revoke_key
 from fiscobridge.notifications.models import EmailKind, EmailStatus, OutboundEmail
 from fiscobridge.pos.models import Certificate, CertificateStatus
 from fiscobridge.pos.services import upload_certificate
 from fiscobridge.subscriptions.models import Subscription
-from tests.conftest import post_json
-from tests.test_certificates import PASSWORD as PFX_PASSWORD
-from tests.test_certificates import new_pfx
+from tests.factories import PFX_PASSWORD, browser_for, key_of, new_pfx, redeem
 
 NEW_PASSWORD = "a-long-new-tenant-password-9"
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def key_of(code: str) -> ActivationKey:
-    return ActivationKey.objects.get(code_hmac=code_digest(parse_key(code).canonical))
-
-
-def staff_client(staff) -> Client:
-    client = Client()
-    client.force_login(staff.user)
-    return client
 
 
 @pytest.fixture
@@ -50,11 +31,14 @@ def world(customer, reseller, other_reseller, staff, issue):
     [int_active] = issue(product="int", tier="growth", seats=2, months=6)
     [foreign] = issue(partner=other_reseller.partner)
     for code, product in ((pos_active, "pos"), (int_active, "int")):
-        response = post_json(customer.client, "/api/v1/keys/activate", {"key": code, "product": product})
-        assert response.status_code == 201
+        redeem(customer, code, product)
     revoke_key(key=key_of(pos_revoked), reason="lost in transit", actor=reseller.user)
-    certificate = upload_certificate(account=customer.account, actor=customer.user, data=new_pfx(), password=PFX_PASSWORD)
-    connection = create_connection(account=customer.account, actor=customer.user, type="xero", tier="growth", name="Books")
+    certificate = upload_certificate(
+        account=customer.account, actor=customer.user, data=new_pfx(), password=PFX_PASSWORD
+    )
+    connection = create_connection(
+        account=customer.account, actor=customer.user, type="xero", tier="growth", name="Books"
+    )
     record_invoice_usage(connection=connection, invoices=12)
     return {
         "codes": [pos_active, pos_revoked, pos_available, int_active, foreign],
@@ -71,8 +55,11 @@ def secrets_of(world) -> list[str]:
         values += [code, code[4:], code[4:].replace("-", "")]
     values += list(ActivationKey.objects.values_list("code_hmac", flat=True))
     certificate = Certificate.objects.get(pk=world["certificate"].pk)
-    values += [PFX_PASSWORD, bytes(certificate.file_encrypted).decode()[:40],
-               bytes(certificate.password_encrypted).decode()[:40]]
+    values += [
+        PFX_PASSWORD,
+        bytes(certificate.file_encrypted).decode()[:40],
+        bytes(certificate.password_encrypted).decode()[:40],
+    ]
     values += [token.split("_", 2)[2] for token in world["tokens"]]  # the secret part of each API token
     values += list(ApiToken.objects.values_list("digest", flat=True))
     return values
@@ -87,8 +74,9 @@ def assert_clean(response, secrets):
 
 # --- no secret on any page -------------------------------------------------------------------
 
+
 def test_no_admin_page_shows_a_code_an_hmac_or_a_certificate_secret(world, staff):
-    client = staff_client(staff)
+    client = browser_for(staff)
     secrets = secrets_of(world)
     assert_clean(client.get("/admin/"), secrets)
     for model, model_admin in admin.site._registry.items():
@@ -97,14 +85,18 @@ def test_no_admin_page_shows_a_code_an_hmac_or_a_certificate_secret(world, staff
         assert_clean(client.get(changelist), secrets)
         assert_clean(client.get(changelist, {"q": "a"}), secrets)
         for obj in model.objects.all()[:25]:
-            assert_clean(client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])), secrets)
-            assert_clean(client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_history", args=[obj.pk])), secrets)
+            assert_clean(
+                client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])), secrets
+            )
+            assert_clean(
+                client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_history", args=[obj.pk])), secrets
+            )
         if model_admin.has_add_permission(client.get("/admin/").wsgi_request):
             assert_clean(client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_add")), secrets)
 
 
 def test_key_and_certificate_pages_show_what_staff_need(world, staff, customer):
-    client = staff_client(staff)
+    client = browser_for(staff)
     key = key_of(world["codes"][0])
     page = client.get(f"/admin/keys/activationkey/{key.pk}/change/").content.decode()
     assert key.hint in page and "Shop One" in page and "order 42" in page
@@ -119,8 +111,10 @@ def test_key_and_certificate_pages_show_what_staff_need(world, staff, customer):
     assert "file_encrypted" not in page and "password_encrypted" not in page
 
 
-def test_a_partner_page_shows_its_users_and_keys_and_an_account_page_its_subscriptions_and_seats(world, staff, reseller, customer):
-    client = staff_client(staff)
+def test_a_partner_page_shows_its_users_and_keys_and_an_account_page_its_subscriptions_and_seats(
+    world, staff, reseller, customer
+):
+    client = browser_for(staff)
     page = client.get(f"/admin/accounts/partner/{reseller.partner.pk}/change/").content.decode()
     assert reseller.user.email in page
     assert "available: 1" in page and "activated: 1" in page and "revoked: 1" in page  # Cloud POS keys
@@ -136,6 +130,7 @@ def test_a_partner_page_shows_its_users_and_keys_and_an_account_page_its_subscri
 
 # --- actions go through the services ---------------------------------------------------------
 
+
 def run_action(client, url, action, objects, **confirm):
     """The admin's two steps: the action shows a confirmation page, the confirmation applies it."""
     selection = {"action": action, "_selected_action": [obj.pk for obj in objects]}
@@ -145,7 +140,7 @@ def run_action(client, url, action, objects, **confirm):
 
 
 def test_revoking_keys_in_the_admin_goes_through_the_service(world, staff):
-    client = staff_client(staff)
+    client = browser_for(staff)
     available, activated = key_of(world["codes"][2]), key_of(world["codes"][0])
     url = "/admin/keys/activationkey/"
     page, done = run_action(client, url, "revoke_selected", [available, activated], reason="partner asked")
@@ -159,11 +154,17 @@ def test_revoking_keys_in_the_admin_goes_through_the_service(world, staff):
 
 
 def test_an_admin_action_that_needs_a_reason_does_nothing_without_one(world, staff):
-    client = staff_client(staff)
+    client = browser_for(staff)
     key = key_of(world["codes"][2])
-    response = client.post("/admin/keys/activationkey/", {
-        "action": "revoke_selected", "_selected_action": [key.pk], "confirm": "yes", "reason": "",
-    })
+    response = client.post(
+        "/admin/keys/activationkey/",
+        {
+            "action": "revoke_selected",
+            "_selected_action": [key.pk],
+            "confirm": "yes",
+            "reason": "",
+        },
+    )
     assert response.status_code == 200 and b"This field is required" in response.content
     key.refresh_from_db()
     assert key.status == KeyStatus.AVAILABLE
@@ -172,7 +173,7 @@ def test_an_admin_action_that_needs_a_reason_does_nothing_without_one(world, sta
 def test_voiding_a_key_in_the_admin_ends_the_subscription_and_tells_both_sides(
     world, staff, customer, reseller, mailoutbox, django_capture_on_commit_callbacks
 ):
-    client = staff_client(staff)
+    client = browser_for(staff)
     key = key_of(world["codes"][0])
     with django_capture_on_commit_callbacks(execute=True):
         run_action(client, "/admin/keys/activationkey/", "void_selected", [key], reason="chargeback")
@@ -190,7 +191,7 @@ def test_voiding_a_key_in_the_admin_ends_the_subscription_and_tells_both_sides(
 
 
 def test_revoking_a_certificate_in_the_admin_goes_through_the_service(world, staff):
-    client = staff_client(staff)
+    client = browser_for(staff)
     certificate = world["certificate"]
     page, _ = run_action(client, "/admin/pos/certificate/", "revoke_selected", [certificate])
     assert_clean(page, secrets_of(world))
@@ -200,7 +201,7 @@ def test_revoking_a_certificate_in_the_admin_goes_through_the_service(world, sta
 
 
 def test_removing_a_connection_in_the_admin_goes_through_the_service(world, staff):
-    client = staff_client(staff)
+    client = browser_for(staff)
     connection = world["connection"]
     run_action(client, "/admin/integrations/connection/", "remove_selected", [connection])
     connection.refresh_from_db()
@@ -209,34 +210,45 @@ def test_removing_a_connection_in_the_admin_goes_through_the_service(world, staf
 
 
 def test_staff_cannot_edit_or_delete_what_services_own(world, staff):
-    client = staff_client(staff)
+    client = browser_for(staff)
     key = key_of(world["codes"][2])
-    for url in (f"/admin/keys/activationkey/{key.pk}/change/", f"/admin/pos/certificate/{world['certificate'].pk}/change/",
-                f"/admin/subscriptions/subscription/{Subscription.objects.first().pk}/change/",
-                f"/admin/audit/event/{Event.objects.first().pk}/change/"):
+    for url in (
+        f"/admin/keys/activationkey/{key.pk}/change/",
+        f"/admin/pos/certificate/{world['certificate'].pk}/change/",
+        f"/admin/subscriptions/subscription/{Subscription.objects.first().pk}/change/",
+        f"/admin/audit/event/{Event.objects.first().pk}/change/",
+    ):
         assert client.post(url, {"status": "available", "seats": 999}).status_code == 403
         assert client.get(url.replace("/change/", "/delete/")).status_code == 403
     assert client.get("/admin/keys/activationkey/add/").status_code == 403
 
 
 def test_the_outbox_shows_pending_mail_and_staff_can_send_it(world, staff, mailoutbox):
-    client = staff_client(staff)
+    client = browser_for(staff)
     pending = list(OutboundEmail.objects.filter(status=EmailStatus.PENDING))  # the activations (no commit in tests)
     assert pending
     listing = client.get("/admin/notifications/outboundemail/", {"status": "pending"}).content.decode()
     assert "Activation receipt" in listing
-    client.post("/admin/notifications/outboundemail/", {"action": "send_now", "_selected_action": [r.pk for r in pending]})
+    client.post(
+        "/admin/notifications/outboundemail/", {"action": "send_now", "_selected_action": [r.pk for r in pending]}
+    )
     assert len(mailoutbox) == len(pending)
     assert not OutboundEmail.objects.filter(status=EmailStatus.PENDING).exists()
 
 
 # --- tenants and users -----------------------------------------------------------------------
 
+
 def test_staff_add_a_partner_whose_first_user_can_log_in(staff):
-    client = staff_client(staff)
-    response = client.post("/admin/accounts/partner/add/", {
-        "name": "Reseller Three", "email": "Boss@Reseller-Three.example", "password": NEW_PASSWORD,
-    })
+    client = browser_for(staff)
+    response = client.post(
+        "/admin/accounts/partner/add/",
+        {
+            "name": "Reseller Three",
+            "email": "Boss@Reseller-Three.example",
+            "password": NEW_PASSWORD,
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:3000]
     partner = Partner.objects.get(name="Reseller Three")
     user = User.objects.get(partner=partner)
@@ -248,47 +260,69 @@ def test_staff_add_a_partner_whose_first_user_can_log_in(staff):
 
 
 def test_staff_add_a_customer_account_whose_first_user_can_log_in(staff):
-    client = staff_client(staff)
-    response = client.post("/admin/accounts/account/add/", {
-        "name": "Shop Three", "email": "owner@shop-three.example", "password": NEW_PASSWORD,
-    })
+    client = browser_for(staff)
+    response = client.post(
+        "/admin/accounts/account/add/",
+        {
+            "name": "Shop Three",
+            "email": "owner@shop-three.example",
+            "password": NEW_PASSWORD,
+        },
+    )
     assert response.status_code == 302
     account = Account.objects.get(name="Shop Three")
     assert User.objects.get(account=account).email == "owner@shop-three.example"
     assert Event.objects.filter(action="account.created", account=account).exists()
     browser = Client()
-    assert browser.post("/login/", {"username": "owner@shop-three.example", "password": NEW_PASSWORD}).status_code == 302
+    assert (
+        browser.post("/login/", {"username": "owner@shop-three.example", "password": NEW_PASSWORD}).status_code == 302
+    )
     assert browser.get("/api/v1/subscriptions").status_code == 200
 
 
-@pytest.mark.parametrize("fields, error", [
-    ({"email": "owner@shop-one.example"}, "already exists"),
-    ({"password": "short"}, "too short"),
-    ({"email": "not an e-mail"}, "valid email"),
-    ({"name": ""}, "required"),
-])
+@pytest.mark.parametrize(
+    "fields, error",
+    [
+        ({"email": "owner@shop-one.example"}, "already exists"),
+        ({"password": "short"}, "too short"),
+        ({"email": "not an e-mail"}, "valid email"),
+        ({"name": ""}, "required"),
+    ],
+)
 def test_a_refused_tenant_leaves_nothing_behind(customer, staff, fields, error):
-    client = staff_client(staff)
+    client = browser_for(staff)
     before = (Partner.objects.count(), User.objects.count())
-    response = client.post("/admin/accounts/partner/add/", {
-        "name": "Reseller Four", "email": "new@reseller-four.example", "password": NEW_PASSWORD, **fields,
-    })
+    response = client.post(
+        "/admin/accounts/partner/add/",
+        {
+            "name": "Reseller Four",
+            "email": "new@reseller-four.example",
+            "password": NEW_PASSWORD,
+            **fields,
+        },
+    )
     assert response.status_code == 200 and error in response.content.decode().lower()
     assert (Partner.objects.count(), User.objects.count()) == before
 
 
 def test_staff_add_a_teammate_to_one_tenant_only(customer, reseller, staff):
-    client = staff_client(staff)
+    client = browser_for(staff)
     base = {"email": "new@shop-one.example", "name": "New", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
-    both = client.post("/admin/accounts/user/add/", {**base, "account": customer.account.pk, "partner": reseller.partner.pk})
+    both = client.post(
+        "/admin/accounts/user/add/", {**base, "account": customer.account.pk, "partner": reseller.partner.pk}
+    )
     assert both.status_code == 200 and "not both" in both.content.decode()
-    staff_and_tenant = client.post("/admin/accounts/user/add/", {**base, "account": customer.account.pk, "is_staff": "on"})
+    staff_and_tenant = client.post(
+        "/admin/accounts/user/add/", {**base, "account": customer.account.pk, "is_staff": "on"}
+    )
     assert staff_and_tenant.status_code == 200 and "Staff users belong to no" in staff_and_tenant.content.decode()
     nobody = client.post("/admin/accounts/user/add/", base)
     assert nobody.status_code == 200 and "or make the user staff" in nobody.content.decode()
     assert not User.objects.filter(email="new@shop-one.example").exists()
 
-    ok = client.post("/admin/accounts/user/add/", {**base, "email": "New@Shop-One.example", "account": customer.account.pk})
+    ok = client.post(
+        "/admin/accounts/user/add/", {**base, "email": "New@Shop-One.example", "account": customer.account.pk}
+    )
     assert ok.status_code == 302
     user = User.objects.get(email="new@shop-one.example")
     assert user.account == customer.account and user.partner is None
@@ -296,10 +330,18 @@ def test_staff_add_a_teammate_to_one_tenant_only(customer, reseller, staff):
     assert Client().post("/login/", {"username": "new@shop-one.example", "password": NEW_PASSWORD}).status_code == 302
 
     # Moving a user into a second tenant is refused on the change form too.
-    change = client.post(f"/admin/accounts/user/{user.pk}/change/", {
-        "email": user.email, "name": "New", "account": customer.account.pk, "partner": reseller.partner.pk,
-        "is_active": "on", "date_joined_0": "2027-01-01", "date_joined_1": "00:00:00",
-    })
+    change = client.post(
+        f"/admin/accounts/user/{user.pk}/change/",
+        {
+            "email": user.email,
+            "name": "New",
+            "account": customer.account.pk,
+            "partner": reseller.partner.pk,
+            "is_active": "on",
+            "date_joined_0": "2027-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
     assert change.status_code == 200 and "not both" in change.content.decode()
     user.refresh_from_db()
     assert user.partner is None
@@ -307,10 +349,13 @@ def test_staff_add_a_teammate_to_one_tenant_only(customer, reseller, staff):
 
 # --- who may enter ---------------------------------------------------------------------------
 
+
 def test_only_staff_get_into_the_admin(world, customer, reseller, anonymous):
-    urls = ["/admin/"] + [
-        reverse(f"admin:{m._meta.app_label}_{m._meta.model_name}_changelist") for m in admin.site._registry
-    ] + ["/admin/accounts/partner/add/", f"/admin/keys/activationkey/{key_of(world['codes'][0]).pk}/change/"]
+    urls = (
+        ["/admin/"]
+        + [reverse(f"admin:{m._meta.app_label}_{m._meta.model_name}_changelist") for m in admin.site._registry]
+        + ["/admin/accounts/partner/add/", f"/admin/keys/activationkey/{key_of(world['codes'][0]).pk}/change/"]
+    )
     clients = [anonymous]
     for persona in (customer, reseller):
         client = Client()
@@ -320,10 +365,18 @@ def test_only_staff_get_into_the_admin(world, customer, reseller, anonymous):
         for url in urls:
             response = client.get(url)
             assert response.status_code == 302 and "/admin/login/" in response["Location"], url
-        assert client.post("/admin/keys/activationkey/", {
-            "action": "revoke_selected", "_selected_action": [key_of(world["codes"][2]).pk], "confirm": "yes",
-            "reason": "x",
-        }).status_code == 302
+        assert (
+            client.post(
+                "/admin/keys/activationkey/",
+                {
+                    "action": "revoke_selected",
+                    "_selected_action": [key_of(world["codes"][2]).pk],
+                    "confirm": "yes",
+                    "reason": "x",
+                },
+            ).status_code
+            == 302
+        )
     assert key_of(world["codes"][2]).status == KeyStatus.AVAILABLE
     # A bearer token is not a way in either.
     assert customer.client.get("/admin/").status_code == 302

@@ -9,13 +9,7 @@ from fiscobridge.accounts.models import ApiToken
 from fiscobridge.accounts.services import authenticate_api_token, create_api_token, revoke_api_token
 from fiscobridge.audit.models import Event
 from fiscobridge.keys.models import ActivationKey
-from tests.conftest import post_json
-
-
-def staff_client(staff) -> Client:
-    client = Client()
-    client.force_login(staff.user)
-    return client
+from tests.factories import PASSWORD, browser_for, post_json
 
 
 def test_admin_void_action_goes_through_the_service(staff, customer, issue):
@@ -23,12 +17,14 @@ def test_admin_void_action_goes_through_the_service(staff, customer, issue):
     post_json(customer.client, "/api/v1/keys/activate", {"key": code, "product": "pos"})
     key = ActivationKey.objects.get()
     selection = {"action": "void_selected", "_selected_action": [key.pk]}
-    client = staff_client(staff)
+    client = browser_for(staff)
     confirm = client.post("/admin/keys/activationkey/", selection)  # step 1: the confirmation page
     assert confirm.status_code == 200 and b'name="reason"' in confirm.content
     key.refresh_from_db()
     assert key.voided_at is None
-    response = client.post("/admin/keys/activationkey/", {**selection, "confirm": "yes", "reason": "chargeback"}, follow=True)
+    response = client.post(
+        "/admin/keys/activationkey/", {**selection, "confirm": "yes", "reason": "chargeback"}, follow=True
+    )
     assert response.status_code == 200
     key.refresh_from_db()
     assert key.voided_at is not None
@@ -39,7 +35,7 @@ def test_admin_void_action_goes_through_the_service(staff, customer, issue):
 
 def test_admin_pages_never_show_a_code(staff, issue):
     codes = issue(quantity=3)
-    client = staff_client(staff)
+    client = browser_for(staff)
     pages = [client.get("/admin/keys/activationkey/"), client.get("/admin/keys/keybatch/")]
     pages += [client.get(f"/admin/keys/activationkey/{k.pk}/change/") for k in ActivationKey.objects.all()]
     for page in pages:
@@ -83,8 +79,6 @@ def test_token_last_used_is_recorded_and_revocation_is_immediate(customer):
 
 
 def test_logins_are_audited(customer, staff):
-    from tests.conftest import PASSWORD
-
     # Through the login form (django-axes needs the request), as a person would.
     wrong = Client().post("/admin/login/", {"username": customer.user.email, "password": "wrong password"})
     assert wrong.status_code == 200  # the form again, with its error

@@ -12,10 +12,9 @@ import pytest
 
 from fiscobridge.audit.models import Event
 from fiscobridge.core.crypto import keyed_hash
-from fiscobridge.keys.codes import ALPHABET, is_valid_body
 from fiscobridge.keys.models import ActivationKey, KeyBatch, KeyStatus, Lockout, RedeemAttempt
 from fiscobridge.subscriptions.models import Subscription
-from tests.conftest import post_json
+from tests.factories import assert_error, mistyped, post_json, revoke_url, unknown_code
 
 VALIDATE = "/api/v1/keys/validate"
 ACTIVATE = "/api/v1/keys/activate"
@@ -25,33 +24,13 @@ LOOKUP = "/api/v1/partner/keys/lookup"
 HUGE = "A" * 100_000
 
 
-def revoke_url(key_id) -> str:
-    return f"/api/v1/partner/keys/{key_id}/revoke"
-
-
 # --- helpers ---------------------------------------------------------------------------------
 
 
 def row_counts() -> dict[str, int]:
-    return {m.__name__: m.objects.count() for m in (ActivationKey, KeyBatch, Subscription, RedeemAttempt, Lockout, Event)}
-
-
-def assert_error(response, statuses=(400, 422), code=None) -> dict:
-    """The response is an error with exactly the body of SPEC 5.2; returns its `error`."""
-    if isinstance(statuses, int):
-        statuses = (statuses,)
-    assert response.status_code in statuses, (response.status_code, response.content[:300])
-    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
-    body = response.json()
-    assert list(body) == ["error"]
-    error = body["error"]
-    assert set(error) == {"code", "message", "details"}
-    assert isinstance(error["code"], str) and re.fullmatch(r"[a-z][a-z_]*", error["code"])
-    assert isinstance(error["message"], str) and error["message"]
-    assert isinstance(error["details"], dict)
-    if code is not None:
-        assert error["code"] == code
-    return error
+    return {
+        m.__name__: m.objects.count() for m in (ActivationKey, KeyBatch, Subscription, RedeemAttempt, Lockout, Event)
+    }
 
 
 def assert_not_echoed(response, *submitted: str) -> None:
@@ -72,35 +51,6 @@ def assert_validation_details(error: dict) -> None:
     assert isinstance(error["details"]["errors"], list) and error["details"]["errors"]
     for item in error["details"]["errors"]:
         assert set(item) == {"loc", "msg", "type"}  # where and what, never the rejected input
-
-
-def unknown_code(code: str) -> str:
-    """A well-formed key nobody issued: one character changed, then a correct check character."""
-    stem = mistyped(code)[:-1]
-    return stem + next(c for c in ALPHABET if is_valid_body((stem + c).replace("-", "")[3:]))
-
-
-def mistyped(code: str) -> str:
-    """The same key with one character of the middle group changed: the check character fails."""
-    position = 9
-    replacement = ALPHABET[(ALPHABET.index(code[position]) + 1) % len(ALPHABET)]
-    return code[:position] + replacement + code[position + 1 :]
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def code(issue):
-    """A fresh, available Cloud POS key of `reseller`."""
-    return issue()[0]
-
-
-@pytest.fixture
-def key_row(code):
-    return ActivationKey.objects.get()
 
 
 @pytest.fixture
@@ -136,10 +86,36 @@ def endpoint(request, customer, reseller, key_row):
 @pytest.mark.parametrize("endpoint", POST_ENDPOINTS, indirect=True)
 @pytest.mark.parametrize(
     "body",
-    ["{not json", '{"key": "POS-', "{'key': 'x'}", "", "   ", "key=x&product=pos", "\ufeff{}",
-     "[]", "[1, 2]", "null", "42", "true", '"POS-2345-6789-ABCD"'],
-    ids=["garbage", "truncated", "single-quotes", "empty", "blank", "form-encoded", "bom", "empty-list", "list",
-         "null", "number", "boolean", "string"],
+    [
+        "{not json",
+        '{"key": "POS-',
+        "{'key': 'x'}",
+        "",
+        "   ",
+        "key=x&product=pos",
+        "\ufeff{}",
+        "[]",
+        "[1, 2]",
+        "null",
+        "42",
+        "true",
+        '"POS-2345-6789-ABCD"',
+    ],
+    ids=[
+        "garbage",
+        "truncated",
+        "single-quotes",
+        "empty",
+        "blank",
+        "form-encoded",
+        "bom",
+        "empty-list",
+        "list",
+        "null",
+        "number",
+        "boolean",
+        "string",
+    ],
 )
 def test_post_endpoints_reject_bodies_that_are_not_a_json_object(endpoint, before, key_row, body):
     client, url = endpoint
@@ -233,13 +209,38 @@ def test_activate_with_renew_of_an_unknown_subscription_changes_nothing(customer
 @pytest.mark.parametrize("url, action", [(VALIDATE, "validate"), (ACTIVATE, "activate")])
 @pytest.mark.parametrize(
     "make_raw",
-    [lambda c: "hello", lambda c: "", lambda c: "   ", lambda c: "POS-", lambda c: c[:-1], lambda c: c + "Z",
-     lambda c: c.replace("-", "_"), lambda c: "XYZ" + c[3:], mistyped, lambda c: "POS-ÄÖÜ2-3456-7892",
-     lambda c: "\x00" + c, lambda c: c[4:] + "!"],
-    ids=["word", "empty", "blank", "prefix-only", "short", "long", "underscores", "bad-prefix", "mistyped",
-         "non-ascii", "nul", "punctuation"],
+    [
+        lambda c: "hello",
+        lambda c: "",
+        lambda c: "   ",
+        lambda c: "POS-",
+        lambda c: c[:-1],
+        lambda c: c + "Z",
+        lambda c: c.replace("-", "_"),
+        lambda c: "XYZ" + c[3:],
+        mistyped,
+        lambda c: "POS-ÄÖÜ2-3456-7892",
+        lambda c: "\x00" + c,
+        lambda c: c[4:] + "!",
+    ],
+    ids=[
+        "word",
+        "empty",
+        "blank",
+        "prefix-only",
+        "short",
+        "long",
+        "underscores",
+        "bad-prefix",
+        "mistyped",
+        "non-ascii",
+        "nul",
+        "punctuation",
+    ],
 )
-def test_key_of_invalid_format_is_400_and_recorded_only_as_a_hash(customer, before, key_row, code, url, action, make_raw):
+def test_key_of_invalid_format_is_400_and_recorded_only_as_a_hash(
+    customer, before, key_row, code, url, action, make_raw
+):
     raw = make_raw(code)
     response = post_json(customer.client, url, {"key": raw, "product": "pos"})
     error = assert_error(response, 400, "invalid_format")
@@ -252,7 +253,7 @@ def test_key_of_invalid_format_is_400_and_recorded_only_as_a_hash(customer, befo
     assert attempt.action == action and attempt.outcome == "invalid_format"
     assert attempt.failed is False  # rows 2–4 of SPEC 2.5 never count toward a lockout
     assert attempt.input_hash == keyed_hash("attempt-input", raw) and attempt.input_hash != raw
-    event = Event.objects.get(action=f"key.{action}.failed")
+    event = Event.objects.get(action={"validate": "key.validation_failed", "activate": "key.activation_failed"}[action])
     assert event.details["outcome"] == "invalid_format"
     if len(raw) >= 4:
         assert raw not in str(event.details)
@@ -329,19 +330,49 @@ def batch(**changes) -> dict:
 @pytest.mark.parametrize(
     "payload",
     [
-        batch(product=...), batch(seats=...), batch(months=...), batch(quantity=...),
-        batch(product="xyz"), batch(product="POS"), batch(product=None), batch(product=1), batch(product=["pos"]),
-        batch(product="int", tier="enterprise"), batch(product="int", tier="Starter"), batch(product="int", tier=7),
-        batch(seats=0), batch(seats=1001), batch(seats=-1), batch(seats=1.5), batch(seats="abc"), batch(seats=None),
-        batch(seats=[2]), batch(seats=10**30),
-        batch(months=0), batch(months=61), batch(months=-12), batch(months=2.5), batch(months="a year"),
-        batch(quantity=0), batch(quantity=10_001), batch(quantity=-5), batch(quantity=1.5), batch(quantity="many"),
+        batch(product=...),
+        batch(seats=...),
+        batch(months=...),
+        batch(quantity=...),
+        batch(product="xyz"),
+        batch(product="POS"),
+        batch(product=None),
+        batch(product=1),
+        batch(product=["pos"]),
+        batch(product="int", tier="enterprise"),
+        batch(product="int", tier="Starter"),
+        batch(product="int", tier=7),
+        batch(seats=0),
+        batch(seats=1001),
+        batch(seats=-1),
+        batch(seats=1.5),
+        batch(seats="abc"),
+        batch(seats=None),
+        batch(seats=[2]),
+        batch(seats=10**30),
+        batch(months=0),
+        batch(months=61),
+        batch(months=-12),
+        batch(months=2.5),
+        batch(months="a year"),
+        batch(quantity=0),
+        batch(quantity=10_001),
+        batch(quantity=-5),
+        batch(quantity=1.5),
+        batch(quantity="many"),
         batch(quantity=10**30),
-        batch(reference=HUGE), batch(reference="r" * 201), batch(reference=123), batch(reference=["x"]),
-        batch(redeem_by="tomorrow"), batch(redeem_by="2099-13-40T00:00:00Z"), batch(redeem_by=[]),
+        batch(reference=HUGE),
+        batch(reference="r" * 201),
+        batch(reference=123),
+        batch(reference=["x"]),
+        batch(redeem_by="tomorrow"),
+        batch(redeem_by="2099-13-40T00:00:00Z"),
+        batch(redeem_by=[]),
     ],
-    ids=lambda p: ",".join([f"no-{k}" for k in VALID_BATCH if k not in p]
-                           + [f"{k}={str(v)[:12]}" for k, v in p.items() if VALID_BATCH.get(k, ...) != v]),
+    ids=lambda p: ",".join(
+        [f"no-{k}" for k in VALID_BATCH if k not in p]
+        + [f"{k}={str(v)[:12]}" for k, v in p.items() if VALID_BATCH.get(k, ...) != v]
+    ),
 )
 def test_issue_rejects_malformed_batches_and_writes_nothing(reseller, before, payload):
     response = post_json(reseller.client, PARTNER_KEYS, payload)
@@ -375,8 +406,9 @@ def test_issue_trims_the_reference_before_checking_its_length(reseller):
 
 
 def test_issue_boundaries_are_accepted(reseller, before):
-    response = post_json(reseller.client, PARTNER_KEYS,
-                         {"product": "int", "tier": "scale", "seats": 1000, "months": 60, "quantity": 1})
+    response = post_json(
+        reseller.client, PARTNER_KEYS, {"product": "int", "tier": "scale", "seats": 1000, "months": 60, "quantity": 1}
+    )
     assert response.status_code == 201
     response = post_json(reseller.client, PARTNER_KEYS, {"product": "pos", "seats": 1, "months": 1, "quantity": 1})
     assert response.status_code == 201
@@ -443,7 +475,7 @@ def _cursor(text: str) -> str:
         ({"q": "q" * 201}, "invalid_request"),
         ({"tier": "t" * 11}, "invalid_request"),
     ],
-    ids=lambda v: (",".join(f"{k}={str(x)[:10]}" for k, x in v.items()) if isinstance(v, dict) else str(v)),
+    ids=lambda v: ",".join(f"{k}={str(x)[:10]}" for k, x in v.items()) if isinstance(v, dict) else str(v),
 )
 def test_list_rejects_bad_filters_with_error_body(reseller, before, params, expected):
     response = reseller.client.get(PARTNER_KEYS, params)
@@ -487,8 +519,11 @@ def test_lookup_rejects_malformed_payloads(reseller, before, key_row, payload):
     assert_nothing_written(before, key_row)
 
 
-@pytest.mark.parametrize("make_raw", [lambda c: "hello", lambda c: "", mistyped, lambda c: c[4:]],
-                         ids=["word", "empty", "mistyped", "no-prefix"])
+@pytest.mark.parametrize(
+    "make_raw",
+    [lambda c: "hello", lambda c: "", mistyped, lambda c: c[4:]],
+    ids=["word", "empty", "mistyped", "no-prefix"],
+)
 def test_lookup_of_invalid_format_is_400_and_writes_nothing(reseller, before, key_row, code, make_raw):
     raw = make_raw(code)
     response = post_json(reseller.client, LOOKUP, {"key": raw})
@@ -517,8 +552,16 @@ def test_lookup_of_own_key_shows_the_hint_not_the_code(reseller, code, key_row):
 
 @pytest.mark.parametrize(
     "payload",
-    [{}, {"reason": None}, {"reason": ""}, {"reason": 42}, {"reason": ["fraud"]}, {"reason": HUGE},
-     {"reason": "r" * 501}, {"why": "fraud"}],
+    [
+        {},
+        {"reason": None},
+        {"reason": ""},
+        {"reason": 42},
+        {"reason": ["fraud"]},
+        {"reason": HUGE},
+        {"reason": "r" * 501},
+        {"why": "fraud"},
+    ],
     ids=["empty", "null", "blank", "number", "list", "huge", "too-long", "wrong-field"],
 )
 def test_revoke_rejects_malformed_reasons_and_keeps_the_key(reseller, before, key_row, payload):
@@ -561,8 +604,18 @@ def test_revoke_refuses_a_nul_character_in_the_reason(reseller, before, key_row)
 
 @pytest.mark.parametrize(
     "header",
-    ["Bearer", "Bearer ", "Bearer fbt_", "Bearer fbt__", "Bearer fbt_abc_def", "Bearer fbt_" + "a" * 17 + "_x",
-     "Bearer " + "x" * 100_000, "Basic dXNlcjpwYXNz", "Token fbt_abc_def", "bearer"],
+    [
+        "Bearer",
+        "Bearer ",
+        "Bearer fbt_",
+        "Bearer fbt__",
+        "Bearer fbt_abc_def",
+        "Bearer fbt_" + "a" * 17 + "_x",
+        "Bearer " + "x" * 100_000,
+        "Basic dXNlcjpwYXNz",
+        "Token fbt_abc_def",
+        "bearer",
+    ],
     ids=["bare", "empty", "prefix-only", "empty-parts", "unknown", "long-prefix", "huge", "basic", "token", "lower"],
 )
 @pytest.mark.parametrize("method, url", [("get", SUBSCRIPTIONS), ("post", VALIDATE), ("get", PARTNER_KEYS)])

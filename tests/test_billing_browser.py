@@ -12,15 +12,8 @@ from playwright.sync_api import Page, expect
 from fiscobridge.billing.models import CheckoutSession
 from fiscobridge.subscriptions.capacity import int_capacity_by_tier
 from fiscobridge.subscriptions.models import Source, Subscription
-from tests import stripe_fake
-from tests.stripe_fake import buy, deliver_over_http
-from tests.test_certificates import PASSWORD as PFX_PASSWORD
-from tests.test_certificates import new_pfx
-from tests.test_portal_browser import assert_not_reloaded, log_in, mark_page
-
-# The local Stripe (tests/stripe_fake.py): one server per test session, reset for each test.
-stripe_server = stripe_fake.stripe_server
-stripe_on = stripe_fake.stripe_on
+from tests.factories import PFX_PASSWORD, assert_not_reloaded, buy, log_in, mark_page, new_pfx
+from tests.stripe_fake import deliver_over_http
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -126,3 +119,5 @@ def test_seat_changes_and_manage_in_stripe(page, live_server, live_stripe, custo
     expect(page.get_by_role("heading", name="Customer portal (local test server)")).to_be_visible()
     page.get_by_role("link", name="Return").click()
     expect(page).to_have_url(f"{live_server.url}/billing/subscriptions/")
+    # Its invoices load after the page: wait for them, so no request is still running at teardown.
+    expect(page.locator("#invoices").get_by_role("link", name="View invoice").first).to_be_visible()

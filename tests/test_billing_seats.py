@@ -9,22 +9,8 @@ from fiscobridge.billing.models import StripeCustomer
 from fiscobridge.pos.services import upload_certificate
 from fiscobridge.subscriptions.capacity import pos_capacity
 from fiscobridge.subscriptions.models import Source, Status, Subscription
-from tests import stripe_fake
-from tests.concurrency import bearer_client, run_at_once
-from tests.conftest import post_json
-from tests.stripe_fake import (
-    buy,
-    make_event,
-    portal_client,
-    post_event,
-)
-from tests.test_certificates import PASSWORD as PFX_PASSWORD
-from tests.test_certificates import new_pfx
-from tests.test_certificates import upload as upload_over_api
-
-# The local Stripe (tests/stripe_fake.py): one server per test session, reset for each test.
-stripe_server = stripe_fake.stripe_server
-stripe_on = stripe_fake.stripe_on
+from tests.factories import PFX_PASSWORD, bearer_client, browser_for, buy, new_pfx, post_json, run_at_once, upload_pfx
+from tests.stripe_fake import make_event, post_event
 
 UPDATE = r"/v1/subscriptions/sub_\w+"
 
@@ -39,8 +25,9 @@ def add_certificates(persona, count: int) -> None:
 
 
 def change(persona, row, seats):
-    return portal_client(persona).post("/billing/seats/", {"subscription": row.pk, "seats": seats},
-                                       HTTP_HX_REQUEST="true")
+    return browser_for(persona).post(
+        "/billing/seats/", {"subscription": row.pk, "seats": seats}, HTTP_HX_REQUEST="true"
+    )
 
 
 def remote_quantity(fake, row) -> int:
@@ -170,7 +157,7 @@ def test_buy_pos_license_shows_the_stripe_plan_and_seat_change(stripe_on, custom
     [code] = issue(seats=2)
     post_json(customer.client, "/api/v1/keys/activate", {"key": code, "product": "pos"})
     buy(stripe_on, customer, seats=3, interval="year")
-    page = portal_client(customer).get("/pos/buy/").content.decode()
+    page = browser_for(customer).get("/pos/buy/").content.decode()
     assert "Stripe subscription and prepaid key" in page
     assert "Stripe, yearly" in page and "3 seats, renews " in page
     assert 'data-testid="summary-seats">5<' in page
@@ -179,17 +166,18 @@ def test_buy_pos_license_shows_the_stripe_plan_and_seat_change(stripe_on, custom
 
 # --- invoices -------------------------------------------------------------------------------------
 
+
 def test_invoices_are_listed_with_their_hosted_links(stripe_on, customer, outsider):
     buy(stripe_on, customer, seats=3)
     customer_id = StripeCustomer.objects.get(account=customer.account).customer_id
     [invoice] = stripe_on.stripe().v1.invoices.list({"customer": customer_id}).data
-    page = portal_client(customer).get("/billing/invoices/").content.decode()
+    page = browser_for(customer).get("/billing/invoices/").content.decode()
     assert f'href="{stripe_on.url}/invoices/{invoice.id}"' in page and "View invoice" in page
     assert "EUR 45.00" in page and "Paid" in page
     [request] = stripe_on.requests_to("GET", "/v1/invoices")
     assert request.params["customer"] == customer_id
     # Another account sees its own (none), never these.
-    other = portal_client(outsider).get("/billing/invoices/").content.decode()
+    other = browser_for(outsider).get("/billing/invoices/").content.decode()
     assert "No invoices yet." in other and invoice.id not in other
     assert len(stripe_on.requests_to("GET", "/v1/invoices")) == 1
 
@@ -197,12 +185,13 @@ def test_invoices_are_listed_with_their_hosted_links(stripe_on, customer, outsid
 def test_invoices_panel_survives_stripe_being_down(stripe_on, customer, settings):
     buy(stripe_on, customer, seats=1)
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"
-    response = portal_client(customer).get("/billing/invoices/")
+    response = browser_for(customer).get("/billing/invoices/")
     assert response.status_code == 200 and "Stripe could not be reached" in response.content.decode()
-    assert portal_client(customer).get("/billing/subscriptions/").status_code == 200
+    assert browser_for(customer).get("/billing/subscriptions/").status_code == 200
 
 
 # --- keys and Stripe side by side ------------------------------------------------------------------
+
 
 def test_keys_and_stripe_subscriptions_add_up_and_either_can_go(stripe_on, customer, issue):
     [code] = issue(seats=2)
@@ -219,11 +208,12 @@ def test_keys_and_stripe_subscriptions_add_up_and_either_can_go(stripe_on, custo
     assert pos_capacity(customer.account) == 2
     buy(stripe_on, customer, seats=1)
     assert pos_capacity(customer.account) == 3
-    page = portal_client(customer).get("/billing/subscriptions/").content.decode()
+    page = browser_for(customer).get("/billing/subscriptions/").content.decode()
     assert "Ended subscriptions (1)" in page
 
 
 # --- concurrency: a seat decrease and an upload never both win -----------------------------------
+
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
@@ -231,7 +221,7 @@ def test_a_decrease_and_an_upload_racing_for_the_last_seat_never_both_win(stripe
     buy(stripe_on, customer, seats=3)
     add_certificates(customer, 2)
     row = stripe_row(customer.account)
-    browser = portal_client(customer)
+    browser = browser_for(customer)
     api = bearer_client(customer.user)
     pfx = new_pfx()
 
@@ -239,7 +229,7 @@ def test_a_decrease_and_an_upload_racing_for_the_last_seat_never_both_win(stripe
         return browser.post("/billing/seats/", {"subscription": row.pk, "seats": 2}, HTTP_HX_REQUEST="true")
 
     def upload():
-        return upload_over_api(api, pfx)
+        return upload_pfx(api, pfx)
 
     decreased, uploaded = run_at_once([decrease, upload])
     decrease_won = "Seats updated" in decreased.content.decode()

@@ -13,25 +13,13 @@ import time_machine
 from django.test import Client
 
 from fiscobridge.audit.models import Event
+from fiscobridge.billing.checkout import ensure_stripe_customer
 from fiscobridge.billing.models import EventStatus, StripeCustomer, StripeEvent
-from fiscobridge.billing.services import ensure_stripe_customer
 from fiscobridge.core import clock
 from fiscobridge.subscriptions.capacity import int_capacity_by_tier, int_trial, pos_capacity
 from fiscobridge.subscriptions.models import Source, Status, Subscription
-from tests import stripe_fake
-from tests.stripe_fake import (
-    DECLINED_CARD,
-    GOOD_CARD,
-    buy,
-    make_event,
-    post_event,
-    sign,
-    start_checkout_page,
-)
-
-# The local Stripe (tests/stripe_fake.py): one server per test session, reset for each test.
-stripe_server = stripe_fake.stripe_server
-stripe_on = stripe_fake.stripe_on
+from tests.factories import buy, start_checkout_page
+from tests.stripe_fake import DECLINED_CARD, GOOD_CARD, make_event, post_event, sign
 
 URL = "/billing/webhook/"
 
@@ -52,6 +40,7 @@ def subscription_event(fake, type_, subscription_id, **overrides):
 
 # --- signatures -------------------------------------------------------------------------------
 
+
 def test_a_completed_checkout_creates_the_stripe_subscription(stripe_on, customer):
     subscription_id = buy(stripe_on, customer, seats=3, interval="month")
     [row] = stripe_rows(customer.account)
@@ -64,13 +53,21 @@ def test_a_completed_checkout_creates_the_stripe_subscription(stripe_on, custome
     assert pos_capacity(customer.account) == 3
     [event] = StripeEvent.objects.all()
     assert (event.type, event.status, event.account, event.attempts) == (
-        "checkout.session.completed", EventStatus.HANDLED, customer.account, 1)
+        "checkout.session.completed",
+        EventStatus.HANDLED,
+        customer.account,
+        1,
+    )
     assert event.payload["object"] == "checkout.session" and "customer" not in event.payload
     checkout = customer.account.checkout_sessions.get()
     assert checkout.completed_at is not None and checkout.stripe_subscription_id == subscription_id
     actions = set(Event.objects.filter(account=customer.account).values_list("action", flat=True))
-    assert {"billing.checkout.started", "billing.checkout.completed", "subscription.created",
-            "stripe.event.handled"} <= actions
+    assert {
+        "billing.checkout_started",
+        "billing.checkout_completed",
+        "subscription.created",
+        "stripe.event_handled",
+    } <= actions
 
 
 def test_unsigned_payload_is_refused_and_not_stored(stripe_on, customer):
@@ -109,8 +106,12 @@ def test_signature_with_another_secret_is_refused(stripe_on, customer):
     session_id = start_checkout_page(customer)
     event = stripe_on.complete_checkout(session_id)
     assert deliver(event, secret="whsec_not_ours").status_code == 400
-    assert Client().post(URL, data=b"not json", content_type="application/json",
-                         HTTP_STRIPE_SIGNATURE=sign(b"not json")).status_code == 400
+    assert (
+        Client()
+        .post(URL, data=b"not json", content_type="application/json", HTTP_STRIPE_SIGNATURE=sign(b"not json"))
+        .status_code
+        == 400
+    )
     assert not StripeEvent.objects.exists()
 
 
@@ -134,6 +135,7 @@ def test_without_a_webhook_secret_the_endpoint_says_so(settings, customer):
 
 # --- stored once, applied once ----------------------------------------------------------------------
 
+
 def test_the_same_event_twice_is_applied_once(stripe_on, customer):
     session_id = start_checkout_page(customer, seats=3)
     event = stripe_on.complete_checkout(session_id)
@@ -149,7 +151,7 @@ def test_the_same_event_twice_is_applied_once(stripe_on, customer):
     [stored] = StripeEvent.objects.all()
     assert stored.attempts == 1
     assert Event.objects.filter(action="subscription.created").count() == 1
-    assert Event.objects.filter(action="stripe.event.handled").count() == 1
+    assert Event.objects.filter(action="stripe.event_handled").count() == 1
 
 
 def test_events_we_do_not_act_on_are_stored_as_ignored(stripe_on, customer):
@@ -164,6 +166,7 @@ def test_events_we_do_not_act_on_are_stored_as_ignored(stripe_on, customer):
 
 # --- order-proof: re-read from Stripe ------------------------------------------------------------
 
+
 def _subscription_outside_checkout(fake, customer, seats=2, plan="price_pos_monthly"):
     """A subscription created in Stripe directly (as the Customer Portal or dashboard might)."""
     stripe_customer = ensure_stripe_customer(account=customer.account, actor=customer.user)
@@ -176,8 +179,9 @@ def _subscription_outside_checkout(fake, customer, seats=2, plan="price_pos_mont
 
 def test_updated_before_created_gives_one_row(stripe_on, customer):
     subscription_id = _subscription_outside_checkout(stripe_on, customer, seats=2)
-    [created] = [e for e in stripe_on.events("customer.subscription.created")
-                 if e["data"]["object"]["id"] == subscription_id]
+    [created] = [
+        e for e in stripe_on.events("customer.subscription.created") if e["data"]["object"]["id"] == subscription_id
+    ]
     updated = subscription_event(stripe_on, "customer.subscription.updated", subscription_id)
     assert deliver(updated).status_code == 200
     assert deliver(created).status_code == 200
@@ -249,7 +253,9 @@ def test_past_due_keeps_seats_for_the_grace_period_then_paid_restores_them(strip
     # The card starts failing; the next invoice (here: a switch to yearly billing) is not paid.
     stripe_on.add_card(stripe_customer, DECLINED_CARD)
     item = stripe_on.subscription(subscription_id)["items"]["data"][0]["id"]
-    client.v1.subscriptions.update(subscription_id, {"items": [{"id": item, "plan": "price_pos_yearly", "quantity": 2}]})
+    client.v1.subscriptions.update(
+        subscription_id, {"items": [{"id": item, "plan": "price_pos_yearly", "quantity": 2}]}
+    )
     remote = stripe_on.subscription(subscription_id)
     assert remote["status"] == "past_due"
     invoice = client.v1.invoices.retrieve(remote["latest_invoice"]).to_dict()
@@ -301,7 +307,9 @@ def test_a_subscription_with_two_tier_items_is_two_rows(stripe_on, customer):
     assert deliver(make_event("customer.subscription.updated", two_items)).status_code == 200
     rows = stripe_rows(customer.account)
     assert [(r.tier, r.seats, r.stripe_item_id) for r in rows] == [
-        ("starter", 2, starter["id"]), ("growth", 3, "si_growth_item")]
+        ("starter", 2, starter["id"]),
+        ("growth", 3, "si_growth_item"),
+    ]
     assert int_capacity_by_tier(customer.account) == {"starter": 2, "growth": 3, "scale": 0}
     # The growth item is removed in Stripe: its row ends, the starter row stays.
     assert deliver(subscription_event(stripe_on, "customer.subscription.updated", subscription_id)).status_code == 200
@@ -311,6 +319,7 @@ def test_a_subscription_with_two_tier_items_is_two_rows(stripe_on, customer):
 
 
 # --- failures are stored, and a redelivery applies them -----------------------------------------
+
 
 def test_stripe_unreachable_while_handling_stores_a_failure_and_a_redelivery_applies_it(stripe_on, customer):
     session_id = start_checkout_page(customer, seats=4)
@@ -322,7 +331,7 @@ def test_stripe_unreachable_while_handling_stores_a_failure_and_a_redelivery_app
     assert stored.status == EventStatus.FAILED and stored.attempts == 1 and "stripe_unavailable" in stored.error
     assert not stripe_rows(customer.account)  # nothing partial
     assert customer.account.checkout_sessions.get().completed_at is None
-    assert Event.objects.filter(action="stripe.event.failed").exists()
+    assert Event.objects.filter(action="stripe.event_failed").exists()
     assert deliver(event).status_code == 200
     stored.refresh_from_db()
     assert stored.status == EventStatus.HANDLED and stored.attempts == 2 and stored.error == ""
@@ -333,7 +342,8 @@ def test_unknown_customers_are_ignored_and_unknown_prices_fail_until_configured(
     stranger = stripe_on.stripe().v1.customers.create({"email": "x@example.com"}).id
     stripe_on.add_card(stranger)
     foreign = stripe_on.stripe().v1.subscriptions.create(
-        {"customer": stranger, "items": [{"plan": "price_pos_monthly", "quantity": 1}]})
+        {"customer": stranger, "items": [{"plan": "price_pos_monthly", "quantity": 1}]}
+    )
     response = deliver(subscription_event(stripe_on, "customer.subscription.created", foreign.id))
     # Not a customer of this server (the Stripe account may serve others): ignored, not retried.
     assert response.status_code == 200 and response.json()["status"] == "ignored"
@@ -387,8 +397,12 @@ def test_billing_sync_command_catches_up_after_missed_webhooks(stripe_on, custom
     assert "2 Stripe subscriptions synced" in out.getvalue()
     assert pos_capacity(customer.account) == 6 and pos_capacity(outsider.account) == 0
     # One subscription Stripe cannot find does not stop the others, and the command says so.
-    stripe_on.fail_next("GET", f"/v1/subscriptions/{subscription_id}", status=404,
-                        error={"type": "invalid_request_error", "message": "No such subscription"})
+    stripe_on.fail_next(
+        "GET",
+        f"/v1/subscriptions/{subscription_id}",
+        status=404,
+        error={"type": "invalid_request_error", "message": "No such subscription"},
+    )
     out = StringIO()
     with pytest.raises(CommandError, match="1 could not be synced"):
         call_command("billing_sync", stdout=out)

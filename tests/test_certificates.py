@@ -9,23 +9,18 @@ import os
 import shutil
 import subprocess
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from fiscobridge.accounts.services import create_api_token
 from fiscobridge.audit.models import Event
-from fiscobridge.core.encryption import DecryptionError, decrypt, encrypt
+from fiscobridge.core.encryption import decrypt, encrypt
+from fiscobridge.core.errors import DecryptionError
 from fiscobridge.keys.models import ActivationKey
 from fiscobridge.keys.services import void_key
 from fiscobridge.pos.entitlement import Entitlement, entitlement_of, entitlements_for_account
@@ -35,103 +30,83 @@ from fiscobridge.pos.pkcs12 import parse_pkcs12
 from fiscobridge.pos.queries import certificates_for_account
 from fiscobridge.pos.services import FILE_PURPOSE, PASSWORD_PURPOSE, revoke_certificate, upload_certificate
 from fiscobridge.subscriptions.errors import SeatLimitReached
-from tests.concurrency import outcome, run_at_once
-from tests.conftest import post_json
+from tests.factories import (
+    CERTIFICATES,
+    NOW,
+    PFX_PASSWORD,
+    bearer_client,
+    grant,
+    make_certificate,
+    modern_encryption,
+    new_pfx,
+    outcome,
+    run_at_once,
+    to_pfx,
+    upload_pfx,
+)
 
-URL = "/api/v1/pos/certificates"
-PASSWORD = "pfx-pässword-42"  # non-ASCII on purpose: PKCS#12 passwords are UTF-8 here
-NOW = datetime.now(timezone.utc)
-
-
-# --- making certificates -------------------------------------------------------------------
-
-def make_certificate(
-    *, org="Acme Retail SA", unit="Store 12", cn="acme-pos.example", locality="Monterrey", pac="PAC-0042",
-    valid_from=None, valid_until=None, serial=None, rsa_key=False,
-):
-    if rsa_key:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    else:
-        key = ec.generate_private_key(ec.SECP256R1())  # fast to make; PKCS#12 does not care
-    attributes = [
-        (NameOID.ORGANIZATION_NAME, org), (NameOID.ORGANIZATIONAL_UNIT_NAME, unit), (NameOID.COMMON_NAME, cn),
-        (NameOID.LOCALITY_NAME, locality), (NameOID.SERIAL_NUMBER, pac),
-    ]
-    name = x509.Name([x509.NameAttribute(oid, value) for oid, value in attributes if value])
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(serial or x509.random_serial_number())
-        .not_valid_before(valid_from or NOW - timedelta(days=30))
-        .not_valid_after(valid_until or NOW + timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    return certificate, key
+URL = CERTIFICATES
 
 
-def modern_encryption(password=PASSWORD):
+# --- making certificates (make_certificate, to_pfx, new_pfx: tests/factories.py) -------------
+
+
+def triple_des_encryption(password=PFX_PASSWORD):
     return (
-        serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(2048)
-        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(hashes.SHA256())
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(2048)
+        .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+        .hmac_hash(hashes.SHA1())
         .build(password.encode())
     )
 
 
-def triple_des_encryption(password=PASSWORD):
-    return (
-        serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(2048)
-        .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(hashes.SHA1())
-        .build(password.encode())
-    )
-
-
-def to_pfx(certificate, key, *, password=PASSWORD, encryption=None, cas=None) -> bytes:
-    return pkcs12.serialize_key_and_certificates(
-        b"pos", key, certificate, cas, encryption or modern_encryption(password)
-    )
-
-
-def rc2_pfx(tmp_path, certificate, key, password=PASSWORD) -> bytes:
+def rc2_pfx(tmp_path, certificate, key, password=PFX_PASSWORD) -> bytes:
     """A legacy file as old Windows exports make them: certificates RC2-40, key 3DES, SHA-1 MAC."""
     openssl = shutil.which("openssl") or "/usr/bin/openssl"
     cert_pem, key_pem, out = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "legacy.p12"
     cert_pem.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_pem.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ))
+    key_pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     subprocess.run(
-        [openssl, "pkcs12", "-export", "-legacy", "-certpbe", "PBE-SHA1-RC2-40", "-keypbe", "PBE-SHA1-3DES",
-         "-in", str(cert_pem), "-inkey", str(key_pem), "-out", str(out), "-passout", "env:PFX_PASSWORD"],
-        check=True, capture_output=True, env={**os.environ, "PFX_PASSWORD": password},
+        [
+            openssl,
+            "pkcs12",
+            "-export",
+            "-legacy",
+            "-certpbe",
+            "PBE-SHA1-RC2-40",
+            "-keypbe",
+            "PBE-SHA1-3DES",
+            "-in",
+            str(cert_pem),
+            "-inkey",
+            str(key_pem),
+            "-out",
+            str(out),
+            "-passout",
+            "env:PFX_PASSWORD",
+        ],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PFX_PASSWORD": password},
     )
     info = subprocess.run(
         [openssl, "pkcs12", "-info", "-legacy", "-noout", "-in", str(out), "-passin", "env:PFX_PASSWORD"],
-        capture_output=True, text=True, env={**os.environ, "PFX_PASSWORD": password},
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PFX_PASSWORD": password},
     )
     assert "pbeWithSHA1And40BitRC2-CBC" in info.stdout + info.stderr  # really the legacy cipher
     return out.read_bytes()
 
 
-def new_pfx(**subject) -> bytes:
-    return to_pfx(*make_certificate(**subject))
-
-
 # --- API helpers ---------------------------------------------------------------------------
-
-def upload(persona_or_client, data: bytes, password=PASSWORD, name="pos.pfx"):
-    client = getattr(persona_or_client, "client", persona_or_client)
-    return client.post(URL, {"file": SimpleUploadedFile(name, data, "application/x-pkcs12"), "password": password})
 
 
 def error_code(response) -> str:
     return response.json()["error"]["code"]
-
-
-def grant(persona, issue, seats=2, months=12) -> int:
-    """Activate a POS key with `seats` for the persona's account; returns the subscription id."""
-    [code] = issue(seats=seats, months=months)
-    response = post_json(persona.client, "/api/v1/keys/activate", {"key": code, "product": "pos"})
-    assert response.status_code == 201, response.content
-    return response.json()["subscription"]["id"]
 
 
 def void_subscription(subscription_id: int, staff) -> None:
@@ -152,6 +127,7 @@ def assert_nothing_stored(account):
 
 # --- parsing: every encryption, every field -------------------------------------------------
 
+
 @pytest.mark.parametrize("flavour", ["modern-aes256", "best-available", "legacy-3des", "legacy-rc2-40"])
 def test_upload_accepts_modern_and_legacy_pkcs12(customer, issue, tmp_path, flavour):
     grant(customer, issue)
@@ -159,12 +135,12 @@ def test_upload_accepts_modern_and_legacy_pkcs12(customer, issue, tmp_path, flav
     if flavour == "modern-aes256":
         data = to_pfx(certificate, key)
     elif flavour == "best-available":
-        data = to_pfx(certificate, key, encryption=serialization.BestAvailableEncryption(PASSWORD.encode()))
+        data = to_pfx(certificate, key, encryption=serialization.BestAvailableEncryption(PFX_PASSWORD.encode()))
     elif flavour == "legacy-3des":
         data = to_pfx(certificate, key, encryption=triple_des_encryption())
     else:
         data = rc2_pfx(tmp_path, certificate, key)
-    response = upload(customer, data)
+    response = upload_pfx(customer, data)
     assert response.status_code == 201, response.content
     assert response.json()["fingerprint"] == certificate.fingerprint(hashes.SHA256()).hex()
 
@@ -173,10 +149,20 @@ def test_upload_extracts_the_certificate_fields(customer, issue, tmp_path):
     grant(customer, issue)
     valid_until = (NOW + timedelta(days=400)).replace(microsecond=0)
     certificate, key = make_certificate(serial=0x0ABCDEF12345, valid_until=valid_until, rsa_key=True)
-    response = upload(customer, to_pfx(certificate, key), name="Store 12.pfx")
+    response = upload_pfx(customer, to_pfx(certificate, key), name="Store 12.pfx")
     assert response.status_code == 201, response.content
     body = response.json()
-    assert set(body) == {"uid", "taxpayer", "location", "pac", "serial", "fingerprint", "not_after", "status", "can_sign"}
+    assert set(body) == {
+        "uid",
+        "taxpayer",
+        "location",
+        "pac",
+        "serial",
+        "fingerprint",
+        "not_after",
+        "status",
+        "can_sign",
+    }
     assert body["taxpayer"] == "Acme Retail SA"
     assert body["location"] == "Store 12"
     assert body["pac"] == "PAC-0042"
@@ -201,41 +187,44 @@ def test_serial_matches_what_openssl_prints(tmp_path):
     printed = subprocess.run(
         ["openssl", "x509", "-in", str(pem), "-noout", "-serial"], capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert parse_pkcs12(to_pfx(certificate, key), PASSWORD).serial == printed.removeprefix("serial=")
+    assert parse_pkcs12(to_pfx(certificate, key), PFX_PASSWORD).serial == printed.removeprefix("serial=")
 
 
 def test_taxpayer_and_location_fall_back_to_cn_and_locality_and_pac_may_be_absent():
-    parsed = parse_pkcs12(new_pfx(org="", unit="", pac="", cn="Tienda Norte", locality="Saltillo"), PASSWORD)
+    parsed = parse_pkcs12(new_pfx(org="", unit="", pac="", cn="Tienda Norte", locality="Saltillo"), PFX_PASSWORD)
     assert (parsed.taxpayer, parsed.location, parsed.pac) == ("Tienda Norte", "Saltillo", "")
 
 
 def test_the_certificate_matching_the_key_is_read_even_behind_its_chain():
     ca_cert, _ = make_certificate(org="Some CA", unit="", pac="")
     certificate, key = make_certificate(org="Leaf Taxpayer")
-    parsed = parse_pkcs12(to_pfx(certificate, key, cas=[ca_cert]), PASSWORD)
+    parsed = parse_pkcs12(to_pfx(certificate, key, cas=[ca_cert]), PFX_PASSWORD)
     assert parsed.taxpayer == "Leaf Taxpayer"
     assert parsed.fingerprint == certificate.fingerprint(hashes.SHA256()).hex()
 
 
 def test_a_file_with_a_trailing_newline_still_parses():
-    assert parse_pkcs12(new_pfx() + b"\r\n", PASSWORD).taxpayer == "Acme Retail SA"
+    assert parse_pkcs12(new_pfx() + b"\r\n", PFX_PASSWORD).taxpayer == "Acme Retail SA"
 
 
 def test_a_file_without_a_password_opens_with_an_empty_one(customer, issue):
     grant(customer, issue)
     certificate, key = make_certificate()
     data = pkcs12.serialize_key_and_certificates(b"pos", key, certificate, None, serialization.NoEncryption())
-    assert upload(customer, data, password="").status_code == 201
+    assert upload_pfx(customer, data, password="").status_code == 201
 
 
 # --- refusals: nothing stored on any of them ------------------------------------------------
 
+
 def test_wrong_password_is_refused(customer, issue):
     grant(customer, issue)
-    response = upload(customer, new_pfx(), password="not the password")
+    response = upload_pfx(customer, new_pfx(), password="not the password")
     assert response.status_code == 400
     assert response.json()["error"] == {
-        "code": "wrong_certificate_password", "message": "The password does not open this certificate", "details": {},
+        "code": "wrong_certificate_password",
+        "message": "The password does not open this certificate",
+        "details": {},
     }
     assert_nothing_stored(customer.account)
 
@@ -264,14 +253,14 @@ def pem_text():
 )
 def test_a_file_that_is_not_pkcs12_is_refused(customer, issue, make_data):
     grant(customer, issue)
-    response = upload(customer, make_data())
+    response = upload_pfx(customer, make_data())
     assert response.status_code == 400
     assert error_code(response) == "invalid_certificate_file"
     assert_nothing_stored(customer.account)
 
 
 def test_a_missing_file_is_a_request_error(customer):
-    response = customer.client.post(URL, {"password": PASSWORD})
+    response = customer.client.post(URL, {"password": PFX_PASSWORD})
     assert response.status_code == 422 and error_code(response) == "invalid_request"
 
 
@@ -283,7 +272,7 @@ def test_a_file_without_certificate_and_key_together_is_refused(customer, issue,
         data = pkcs12.serialize_key_and_certificates(b"pos", None, certificate, None, modern_encryption())
     else:
         data = pkcs12.serialize_key_and_certificates(b"pos", key, None, None, modern_encryption())
-    response = upload(customer, data)
+    response = upload_pfx(customer, data)
     assert response.status_code == 400 and error_code(response) == "certificate_without_key"
     assert_nothing_stored(customer.account)
 
@@ -292,13 +281,13 @@ def test_a_certificate_whose_key_is_elsewhere_is_refused():
     ca_cert, _ = make_certificate(org="Some CA")
     with pytest.raises(CertificateWithoutKey):
         _, unrelated_key = make_certificate()
-        parse_pkcs12(to_pfx(None, unrelated_key, cas=[ca_cert]), PASSWORD)
+        parse_pkcs12(to_pfx(None, unrelated_key, cas=[ca_cert]), PFX_PASSWORD)
 
 
 def test_an_expired_certificate_is_refused(customer, issue):
     grant(customer, issue)
     data = new_pfx(valid_from=NOW - timedelta(days=400), valid_until=NOW - timedelta(seconds=1))
-    response = upload(customer, data)
+    response = upload_pfx(customer, data)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "certificate_expired"
     assert response.json()["error"]["message"] == "This certificate has expired"
@@ -307,7 +296,7 @@ def test_an_expired_certificate_is_refused(customer, issue):
 
 def test_a_file_over_one_megabyte_is_refused_before_parsing(customer, issue):
     grant(customer, issue)
-    response = upload(customer, new_pfx() + b"\0" * (1024 * 1024))
+    response = upload_pfx(customer, new_pfx() + b"\0" * (1024 * 1024))
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "certificate_too_large"
     assert response.json()["error"]["message"] == "The file is larger than 1 MB"
@@ -318,8 +307,8 @@ def test_a_file_of_exactly_the_limit_is_not_too_large(customer, issue, settings)
     grant(customer, issue)
     data = new_pfx()
     settings.CERTIFICATE_MAX_BYTES = len(data)
-    assert upload(customer, data).status_code == 201
-    response = upload(customer, data + b"\n")  # one byte over: refused by size, before any other check
+    assert upload_pfx(customer, data).status_code == 201
+    response = upload_pfx(customer, data + b"\n")  # one byte over: refused by size, before any other check
     assert response.status_code == 413
     assert response.json()["error"]["details"] == {"max_bytes": len(data)}
 
@@ -327,16 +316,16 @@ def test_a_file_of_exactly_the_limit_is_not_too_large(customer, issue, settings)
 def test_the_same_certificate_twice_is_a_duplicate_until_revoked(customer, issue):
     grant(customer, issue, seats=3)
     data = new_pfx()
-    first = upload(customer, data)
+    first = upload_pfx(customer, data)
     assert first.status_code == 201
-    again = upload(customer, data)
+    again = upload_pfx(customer, data)
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "duplicate_certificate"
     assert again.json()["error"]["message"] == "This certificate is already uploaded"
     assert again.json()["error"]["details"] == {"uid": first.json()["uid"]}
     assert Certificate.objects.count() == 1 and Event.objects.filter(action="certificate.uploaded").count() == 1
     assert customer.client.post(f"{URL}/{first.json()['uid']}/revoke").status_code == 200
-    reupload = upload(customer, data)
+    reupload = upload_pfx(customer, data)
     assert reupload.status_code == 201
     assert reupload.json()["uid"] != first.json()["uid"]
 
@@ -345,23 +334,24 @@ def test_the_same_certificate_may_be_uploaded_by_two_accounts(customer, outsider
     grant(customer, issue)
     grant(outsider, issue)
     data = new_pfx()
-    assert upload(customer, data).status_code == 201
-    assert upload(outsider, data).status_code == 201
+    assert upload_pfx(customer, data).status_code == 201
+    assert upload_pfx(outsider, data).status_code == 201
 
 
 # --- storage: encrypted at rest, the password never logged ---------------------------------
 
+
 def test_file_and_password_are_stored_encrypted(customer, issue):
     grant(customer, issue)
     data = new_pfx()
-    uid = upload(customer, data).json()["uid"]
+    uid = upload_pfx(customer, data).json()["uid"]
     row = Certificate.objects.filter(uid=uid).values().get()
     for value in row.values():
         raw = bytes(value) if isinstance(value, (bytes, memoryview)) else str(value).encode()
         assert data not in raw and data[:64] not in raw
-        assert PASSWORD.encode() not in raw
+        assert PFX_PASSWORD.encode() not in raw
     assert decrypt(FILE_PURPOSE, bytes(row["file_encrypted"])) == data
-    assert decrypt(PASSWORD_PURPOSE, bytes(row["password_encrypted"])).decode() == PASSWORD
+    assert decrypt(PASSWORD_PURPOSE, bytes(row["password_encrypted"])).decode() == PFX_PASSWORD
     # Purposes are separate keys: the password token does not open as a file, nor the reverse.
     with pytest.raises(DecryptionError):
         decrypt(FILE_PURPOSE, bytes(row["password_encrypted"]))
@@ -378,18 +368,19 @@ def test_encryption_depends_on_the_secret(settings):
 def test_the_password_is_never_logged_nor_audited(customer, issue, caplog):
     grant(customer, issue, seats=1)
     caplog.set_level(logging.DEBUG)
-    assert upload(customer, new_pfx()).status_code == 201
-    assert upload(customer, new_pfx(), password="the-wrong-one-123").status_code == 400
-    assert upload(customer, new_pfx()).status_code == 409  # seat limit
-    assert PASSWORD not in caplog.text and "the-wrong-one-123" not in caplog.text
+    assert upload_pfx(customer, new_pfx()).status_code == 201
+    assert upload_pfx(customer, new_pfx(), password="the-wrong-one-123").status_code == 400
+    assert upload_pfx(customer, new_pfx()).status_code == 409  # seat limit
+    assert PFX_PASSWORD not in caplog.text and "the-wrong-one-123" not in caplog.text
     for event in Event.objects.all():
-        assert PASSWORD not in str(event.details)
+        assert PFX_PASSWORD not in str(event.details)
 
 
 # --- seats ---------------------------------------------------------------------------------
 
+
 def test_upload_without_a_subscription_reaches_the_seat_limit(customer):
-    response = upload(customer, new_pfx())
+    response = upload_pfx(customer, new_pfx())
     assert response.status_code == 409
     error = response.json()["error"]
     assert error["code"] == "seat_limit_reached"
@@ -399,9 +390,9 @@ def test_upload_without_a_subscription_reaches_the_seat_limit(customer):
 
 def test_two_seats_take_two_certificates_and_refuse_a_third(customer, issue):
     grant(customer, issue, seats=2)
-    assert upload(customer, new_pfx()).status_code == 201
-    assert upload(customer, new_pfx()).status_code == 201
-    third = upload(customer, new_pfx())
+    assert upload_pfx(customer, new_pfx()).status_code == 201
+    assert upload_pfx(customer, new_pfx()).status_code == 201
+    third = upload_pfx(customer, new_pfx())
     assert third.status_code == 409 and error_code(third) == "seat_limit_reached"
     assert Certificate.objects.count() == 2
     listing = customer.client.get(URL).json()
@@ -411,12 +402,12 @@ def test_two_seats_take_two_certificates_and_refuse_a_third(customer, issue):
 
 def test_revoking_frees_the_seat_at_once_and_cannot_be_undone(customer, issue):
     grant(customer, issue, seats=1)
-    uid = upload(customer, new_pfx()).json()["uid"]
-    assert error_code(upload(customer, new_pfx())) == "seat_limit_reached"
+    uid = upload_pfx(customer, new_pfx()).json()["uid"]
+    assert error_code(upload_pfx(customer, new_pfx())) == "seat_limit_reached"
     revoked = customer.client.post(f"{URL}/{uid}/revoke")
     assert revoked.status_code == 200
     assert revoked.json()["status"] == "revoked" and revoked.json()["can_sign"] is False
-    assert upload(customer, new_pfx()).status_code == 201
+    assert upload_pfx(customer, new_pfx()).status_code == 201
     again = customer.client.post(f"{URL}/{uid}/revoke")
     assert again.status_code == 409 and error_code(again) == "certificate_already_revoked"
     certificate = Certificate.objects.get(uid=uid)
@@ -427,16 +418,17 @@ def test_revoking_frees_the_seat_at_once_and_cannot_be_undone(customer, issue):
 
 def test_a_teammate_shares_the_account_certificates(customer, teammate, issue):
     grant(customer, issue)
-    uid = upload(customer, new_pfx()).json()["uid"]
+    uid = upload_pfx(customer, new_pfx()).json()["uid"]
     assert [c["uid"] for c in teammate.client.get(URL).json()["items"]] == [uid]
     assert teammate.client.post(f"{URL}/{uid}/revoke").status_code == 200
 
 
 # --- may it sign? --------------------------------------------------------------------------
 
+
 def test_entitlement_ok_and_revoked(customer, issue):
     grant(customer, issue)
-    uid = upload(customer, new_pfx()).json()["uid"]
+    uid = upload_pfx(customer, new_pfx()).json()["uid"]
     assert entitlement(customer, uid) == {"can_sign": True, "reason": "ok"}
     customer.client.post(f"{URL}/{uid}/revoke")
     assert entitlement(customer, uid) == {"can_sign": False, "reason": "revoked"}
@@ -445,7 +437,7 @@ def test_entitlement_ok_and_revoked(customer, issue):
 def test_entitlement_after_not_after_is_certificate_expired(customer, issue):
     grant(customer, issue)
     valid_until = NOW + timedelta(days=10)
-    uid = upload(customer, new_pfx(valid_until=valid_until)).json()["uid"]
+    uid = upload_pfx(customer, new_pfx(valid_until=valid_until)).json()["uid"]
     with time_machine.travel(valid_until - timedelta(seconds=1), tick=False):
         assert entitlement(customer, uid) == {"can_sign": True, "reason": "ok"}
     with time_machine.travel(valid_until, tick=False):
@@ -458,23 +450,23 @@ def test_entitlement_after_not_after_is_certificate_expired(customer, issue):
 
 def test_entitlement_without_an_active_subscription(customer, issue):
     grant(customer, issue, months=1)
-    uid = upload(customer, new_pfx()).json()["uid"]
+    uid = upload_pfx(customer, new_pfx()).json()["uid"]
     with time_machine.travel(NOW + timedelta(days=32), tick=False):
         assert entitlement(customer, uid) == {"can_sign": False, "reason": "no_active_subscription"}
         listing = customer.client.get(URL).json()
         assert listing["seats_total"] == 0 and listing["seats_used"] == 1
         assert listing["items"][0]["status"] == "active"  # kept, with its history
-        assert error_code(upload(customer, new_pfx())) == "seat_limit_reached"
+        assert error_code(upload_pfx(customer, new_pfx())) == "seat_limit_reached"
 
 
 def test_when_capacity_drops_the_last_uploaded_are_over_the_limit(customer, staff, issue):
     grant(customer, issue, seats=2)
     extra = grant(customer, issue, seats=1)
-    uids = [upload(customer, new_pfx()).json()["uid"] for _ in range(3)]
+    uids = [upload_pfx(customer, new_pfx()).json()["uid"] for _ in range(3)]
     void_subscription(extra, staff)
     assert [entitlement(customer, uid)["reason"] for uid in uids] == ["ok", "ok", "over_seat_limit"]
     assert [item["can_sign"] for item in customer.client.get(URL).json()["items"]] == [True, True, False]
-    blocked = upload(customer, new_pfx())
+    blocked = upload_pfx(customer, new_pfx())
     assert blocked.status_code == 409 and error_code(blocked) == "seat_limit_reached"
     # Revoking one of the first two lets the third sign: order is by upload time among active ones.
     customer.client.post(f"{URL}/{uids[0]}/revoke")
@@ -485,8 +477,8 @@ def test_an_expired_but_active_certificate_keeps_its_place_in_the_seat_order(cus
     grant(customer, issue, seats=1)
     extra = grant(customer, issue, seats=1)
     expires_soon = NOW + timedelta(days=5)
-    first = upload(customer, new_pfx(valid_until=expires_soon)).json()["uid"]
-    second = upload(customer, new_pfx()).json()["uid"]
+    first = upload_pfx(customer, new_pfx(valid_until=expires_soon)).json()["uid"]
+    second = upload_pfx(customer, new_pfx()).json()["uid"]
     void_subscription(extra, staff)
     with time_machine.travel(expires_soon + timedelta(days=1), tick=False):
         assert entitlement(customer, first)["reason"] == "certificate_expired"
@@ -498,7 +490,7 @@ def test_an_expired_but_active_certificate_keeps_its_place_in_the_seat_order(cus
 def test_entitlements_for_the_whole_account_agree_and_take_constant_queries(customer, staff, issue):
     grant(customer, issue, seats=3)
     extra = grant(customer, issue, seats=2)
-    uids = [upload(customer, new_pfx()).json()["uid"] for _ in range(5)]
+    uids = [upload_pfx(customer, new_pfx()).json()["uid"] for _ in range(5)]
     revoke_certificate(certificate=Certificate.objects.get(uid=uids[1]), actor=customer.user)
     void_subscription(extra, staff)  # capacity 3 for 4 active certificates
     with CaptureQueriesContext(connection) as queries:
@@ -513,25 +505,29 @@ def test_entitlements_for_the_whole_account_agree_and_take_constant_queries(cust
 
 # --- services called directly (as the portal pages do) -------------------------------------
 
+
 def test_services_raise_domain_errors_and_store_nothing(customer, issue):
     with pytest.raises(SeatLimitReached):
-        upload_certificate(account=customer.account, actor=customer.user, data=new_pfx(), password=PASSWORD)
+        upload_certificate(account=customer.account, actor=customer.user, data=new_pfx(), password=PFX_PASSWORD)
     with pytest.raises(InvalidCertificateFile):
-        upload_certificate(account=customer.account, actor=customer.user, data=b"", password=PASSWORD)
+        upload_certificate(account=customer.account, actor=customer.user, data=b"", password=PFX_PASSWORD)
     assert_nothing_stored(customer.account)
     grant(customer, issue)
-    certificate = upload_certificate(account=customer.account, actor=customer.user, data=new_pfx(), password=PASSWORD)
+    certificate = upload_certificate(
+        account=customer.account, actor=customer.user, data=new_pfx(), password=PFX_PASSWORD
+    )
     assert certificate.pk and certificate.status == "active"
 
 
 # --- list and filters ----------------------------------------------------------------------
 
+
 def test_list_filters_by_taxpayer_location_and_status(customer, issue):
     grant(customer, issue, seats=5)
-    north = upload(customer, new_pfx(org="Tiendas del Norte", unit="Saltillo Centro")).json()["uid"]
-    south = upload(customer, new_pfx(org="Tiendas del Sur", unit="Oaxaca")).json()["uid"]
+    north = upload_pfx(customer, new_pfx(org="Tiendas del Norte", unit="Saltillo Centro")).json()["uid"]
+    south = upload_pfx(customer, new_pfx(org="Tiendas del Sur", unit="Oaxaca")).json()["uid"]
     soon = NOW + timedelta(days=3)
-    expiring = upload(customer, new_pfx(org="Otra Empresa", unit="Saltillo Norte", valid_until=soon)).json()["uid"]
+    expiring = upload_pfx(customer, new_pfx(org="Otra Empresa", unit="Saltillo Norte", valid_until=soon)).json()["uid"]
     customer.client.post(f"{URL}/{south}/revoke")
 
     def uids(**query):
@@ -554,10 +550,11 @@ def test_list_filters_by_taxpayer_location_and_status(customer, issue):
 
 # --- tenancy -------------------------------------------------------------------------------
 
+
 def test_another_account_gets_404_and_sees_nothing(customer, outsider, issue):
     grant(customer, issue)
     grant(outsider, issue)
-    uid = upload(customer, new_pfx()).json()["uid"]
+    uid = upload_pfx(customer, new_pfx()).json()["uid"]
     assert outsider.client.get(URL).json()["items"] == []
     for response in (outsider.client.post(f"{URL}/{uid}/revoke"), outsider.client.get(f"{URL}/{uid}/entitlement")):
         assert response.status_code == 404 and error_code(response) == "not_found"
@@ -567,10 +564,12 @@ def test_another_account_gets_404_and_sees_nothing(customer, outsider, issue):
 
 def test_partners_are_refused_with_403(customer, reseller, issue):
     grant(customer, issue)
-    uid = upload(customer, new_pfx()).json()["uid"]
+    uid = upload_pfx(customer, new_pfx()).json()["uid"]
     responses = [
-        reseller.client.get(URL), upload(reseller, new_pfx()),
-        reseller.client.post(f"{URL}/{uid}/revoke"), reseller.client.get(f"{URL}/{uid}/entitlement"),
+        reseller.client.get(URL),
+        upload_pfx(reseller, new_pfx()),
+        reseller.client.post(f"{URL}/{uid}/revoke"),
+        reseller.client.get(f"{URL}/{uid}/entitlement"),
     ]
     assert [r.status_code for r in responses] == [403, 403, 403, 403]
     assert Certificate.objects.count() == 1
@@ -578,10 +577,12 @@ def test_partners_are_refused_with_403(customer, reseller, issue):
 
 def test_anonymous_gets_401(customer, issue, anonymous):
     grant(customer, issue)
-    uid = upload(customer, new_pfx()).json()["uid"]
+    uid = upload_pfx(customer, new_pfx()).json()["uid"]
     responses = [
-        anonymous.get(URL), upload(anonymous, new_pfx()),
-        anonymous.post(f"{URL}/{uid}/revoke"), anonymous.get(f"{URL}/{uid}/entitlement"),
+        anonymous.get(URL),
+        upload_pfx(anonymous, new_pfx()),
+        anonymous.post(f"{URL}/{uid}/revoke"),
+        anonymous.get(f"{URL}/{uid}/entitlement"),
     ]
     assert [r.status_code for r in responses] == [401, 401, 401, 401]
     assert error_code(responses[0]) == "unauthenticated"
@@ -589,25 +590,25 @@ def test_anonymous_gets_401(customer, issue, anonymous):
 
 def test_the_openapi_document_lists_the_certificate_routes(customer):
     paths = customer.client.get("/api/v1/openapi.json").json()["paths"]
-    assert {"/api/v1/pos/certificates", "/api/v1/pos/certificates/{uid}/revoke",
-            "/api/v1/pos/certificates/{uid}/entitlement"} <= set(paths)
+    assert {
+        "/api/v1/pos/certificates",
+        "/api/v1/pos/certificates/{uid}/revoke",
+        "/api/v1/pos/certificates/{uid}/entitlement",
+    } <= set(paths)
     assert "multipart/form-data" in paths["/api/v1/pos/certificates"]["post"]["requestBody"]["content"]
 
 
 # --- concurrency (PostgreSQL: real row locks) ----------------------------------------------
-
-def bearer_client(user) -> Client:
-    return Client(HTTP_AUTHORIZATION=f"Bearer {create_api_token(user=user).plain}")
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_parallel_uploads_into_k_free_seats_give_exactly_k_successes(customer, issue):
     grant(customer, issue, seats=4)
-    assert upload(customer, new_pfx()).status_code == 201  # one seat in use: k = 3 free
+    assert upload_pfx(customer, new_pfx()).status_code == 201  # one seat in use: k = 3 free
     files = [new_pfx(org=f"Taxpayer {i}") for i in range(8)]
     clients = [bearer_client(customer.user) for _ in files]
-    results = run_at_once([lambda c=c, d=d: upload(c, d) for c, d in zip(clients, files)])
+    results = run_at_once([lambda c=c, d=d: upload_pfx(c, d) for c, d in zip(clients, files, strict=True)])
     outcomes = Counter(outcome(r) for r in results)
     assert outcomes == {(201, "ok"): 3, (409, "seat_limit_reached"): 5}, outcomes
     assert Certificate.objects.filter(account=customer.account, status="active").count() == 4
@@ -620,6 +621,6 @@ def test_parallel_uploads_of_one_file_store_it_once(customer, issue):
     grant(customer, issue, seats=10)
     data = new_pfx()
     clients = [bearer_client(customer.user) for _ in range(8)]
-    outcomes = Counter(outcome(r) for r in run_at_once([lambda c=c: upload(c, data) for c in clients]))
+    outcomes = Counter(outcome(r) for r in run_at_once([lambda c=c: upload_pfx(c, data) for c in clients]))
     assert outcomes == {(201, "ok"): 1, (409, "duplicate_certificate"): 7}, outcomes
     assert Certificate.objects.count() == 1

@@ -26,18 +26,12 @@ from django.test import Client
 from fiscobridge.accounts.models import Account, ApiToken, Partner, User
 from fiscobridge.cli import main
 from fiscobridge.core import clock
-from fiscobridge.keys.codes import parse_key
-from fiscobridge.keys.issuance import code_digest
+from fiscobridge.keys.codes import code_digest, parse_key
 from fiscobridge.keys.models import ActivationKey, KeyBatch
-from tests.conftest import PASSWORD, post_json
+from tests.factories import PASSWORD, post_json, token_client
 
 CSV_HEADER = ["code", "id", "product", "tier", "seats", "months", "reference", "batch", "redeem_by"]
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def run(capsys, *argv):
@@ -55,10 +49,6 @@ def usage_error(capsys, *argv):
     return capsys.readouterr().err
 
 
-def bearer(token: str) -> Client:
-    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
-
-
 def read_csv(text: str) -> list[dict]:
     reader = csv.reader(io.StringIO(text))
     header = next(reader)
@@ -67,16 +57,30 @@ def read_csv(text: str) -> list[dict]:
 
 
 def issue_args(email, *extra, product="pos", seats="2", months="12", count="3"):
-    return ["issue-keys", "--partner-email", email, "--product", product, "--seats", seats, "--months", months,
-            "--count", count, "--quiet", *extra]
+    return [
+        "issue-keys",
+        "--partner-email",
+        email,
+        "--product",
+        product,
+        "--seats",
+        seats,
+        "--months",
+        months,
+        "--count",
+        count,
+        "--quiet",
+        *extra,
+    ]
 
 
 # --- create-partner / create-account --------------------------------------------------------
 
 
 def test_create_partner_creates_partner_with_first_user(db, capsys):
-    status, out, err = run(capsys, "create-partner", "--name", "Acme Resale", "--email", "Boss@Acme.example",
-                           "--password", PASSWORD)
+    status, out, err = run(
+        capsys, "create-partner", "--name", "Acme Resale", "--email", "Boss@Acme.example", "--password", PASSWORD
+    )
     assert status == 0, err
     user = User.objects.get(email="boss@acme.example")
     assert user.partner is not None and user.partner.name == "Acme Resale"
@@ -87,8 +91,9 @@ def test_create_partner_creates_partner_with_first_user(db, capsys):
 
 
 def test_create_account_creates_customer_account_with_first_user(db, capsys):
-    status, out, err = run(capsys, "create-account", "--name", "Corner Shop", "--email", "me@corner.example",
-                           "--password", PASSWORD)
+    status, out, err = run(
+        capsys, "create-account", "--name", "Corner Shop", "--email", "me@corner.example", "--password", PASSWORD
+    )
     assert status == 0, err
     user = User.objects.get(email="me@corner.example")
     assert user.account.name == "Corner Shop" and user.partner is None
@@ -99,8 +104,9 @@ def test_create_account_creates_customer_account_with_first_user(db, capsys):
 
 def test_create_account_refuses_duplicate_email_with_clear_message(db, capsys):
     assert run(capsys, "create-account", "--name", "One", "--email", "dup@shop.example", "--password", PASSWORD)[0] == 0
-    status, out, err = run(capsys, "create-account", "--name", "Two", "--email", "DUP@shop.example",
-                           "--password", PASSWORD)
+    status, out, err = run(
+        capsys, "create-account", "--name", "Two", "--email", "DUP@shop.example", "--password", PASSWORD
+    )
     assert status == 1
     assert err.startswith("error: ") and "already exists" in err
     assert Account.objects.filter(name="Two").count() == 0  # no orphan account left behind
@@ -109,16 +115,18 @@ def test_create_account_refuses_duplicate_email_with_clear_message(db, capsys):
 
 def test_create_partner_refuses_an_email_a_customer_already_uses(db, capsys):
     run(capsys, "create-account", "--name", "Shop", "--email", "taken@x.example", "--password", PASSWORD)
-    status, _, err = run(capsys, "create-partner", "--name", "Resale", "--email", "taken@x.example",
-                         "--password", PASSWORD)
+    status, _, err = run(
+        capsys, "create-partner", "--name", "Resale", "--email", "taken@x.example", "--password", PASSWORD
+    )
     assert status == 1 and "already exists" in err
     assert not Partner.objects.filter(name="Resale").exists()
 
 
 @pytest.mark.parametrize("password", ["short1", "password123", "12345678901", "weak@shop.example"])
 def test_create_account_refuses_weak_password(db, capsys, password):
-    status, out, err = run(capsys, "create-account", "--name", "Weak", "--email", "weak@shop.example",
-                           "--password", password)
+    status, out, err = run(
+        capsys, "create-account", "--name", "Weak", "--email", "weak@shop.example", "--password", password
+    )
     assert status == 1
     assert err.startswith("error: ") and "password" in err.lower()
     assert password not in err
@@ -148,7 +156,7 @@ def test_create_token_prints_token_alone_on_last_line_and_it_authenticates(custo
     assert status == 0, err
     token = out.rstrip("\n").splitlines()[-1]
     assert token == token.strip() and " " not in token and token.startswith("fbt_")
-    response = bearer(token).get("/api/v1/subscriptions")
+    response = token_client(token).get("/api/v1/subscriptions")
     assert response.status_code == 200
     assert "pos" in response.json()
     assert ApiToken.objects.filter(user=customer.user, name="cli").count() == 1
@@ -158,7 +166,7 @@ def test_create_token_for_partner_authenticates_partner_endpoints(reseller, caps
     status, out, _ = run(capsys, "create-token", "--email", reseller.user.email.upper(), "--name", "laptop")
     assert status == 0
     token = out.splitlines()[-1]
-    assert bearer(token).get("/api/v1/partner/keys").status_code == 200
+    assert token_client(token).get("/api/v1/partner/keys").status_code == 200
     assert ApiToken.objects.filter(user=reseller.user, name="laptop").exists()
 
 
@@ -166,8 +174,8 @@ def test_create_token_each_run_gives_a_new_token(customer, capsys):
     first = run(capsys, "create-token", "--email", customer.user.email)[1].splitlines()[-1]
     second = run(capsys, "create-token", "--email", customer.user.email)[1].splitlines()[-1]
     assert first != second
-    assert bearer(first).get("/api/v1/subscriptions").status_code == 200
-    assert bearer(second).get("/api/v1/subscriptions").status_code == 200
+    assert token_client(first).get("/api/v1/subscriptions").status_code == 200
+    assert token_client(second).get("/api/v1/subscriptions").status_code == 200
 
 
 def test_create_token_refuses_unknown_email(db, capsys):
@@ -210,8 +218,20 @@ def test_issue_keys_writes_csv_with_header_and_valid_codes_to_stdout(reseller, c
 
 def test_issue_keys_integrations_with_tier_and_redeem_by(reseller, capsys):
     redeem_by = (clock.now() + timedelta(days=90)).date().isoformat()
-    status, out, err = run(capsys, *issue_args(reseller.user.email, "--tier", "growth", "--redeem-by", redeem_by,
-                                               product="int", seats="10", months="60", count="2"))
+    status, out, err = run(
+        capsys,
+        *issue_args(
+            reseller.user.email,
+            "--tier",
+            "growth",
+            "--redeem-by",
+            redeem_by,
+            product="int",
+            seats="10",
+            months="60",
+            count="2",
+        ),
+    )
     assert status == 0, err
     rows = read_csv(out)
     assert len(rows) == 2
@@ -392,13 +412,13 @@ def test_demo_is_idempotent_and_prints_working_logins_keys_and_token(db, capsys,
     assert len(set(keys1) | set(keys2)) == 12
     assert sum(k.startswith("POS-") for k in keys1) == 3 and sum(k.startswith("INT-") for k in keys1) == 3
     assert token1 != token2
-    client = bearer(token2)
+    client = token_client(token2)
     for code in keys1 + keys2:
         product = parse_key(code).product
         response = post_json(client, "/api/v1/keys/validate", {"key": code, "product": product})
         assert response.status_code == 200, response.content
         assert response.json()["product"] == product
-    assert bearer(token1).get("/api/v1/subscriptions").json()["pos"]["seats_total"] == 3
+    assert token_client(token1).get("/api/v1/subscriptions").json()["pos"]["seats_total"] == 3
 
 
 # --- manage ----------------------------------------------------------------------------------
@@ -441,8 +461,14 @@ def test_no_command_is_a_usage_error(capsys):
         (["create-account", "--email", "e@x.example", "--password", PASSWORD], "--name"),
         (["create-token"], "--email"),
         (["issue-keys", "--product", "pos", "--seats", "1", "--months", "1", "--count", "1"], "--partner-email"),
-        (["issue-keys", "--partner-email", "p@x.example", "--seats", "1", "--months", "1", "--count", "1"], "--product"),
-        (["issue-keys", "--partner-email", "p@x.example", "--product", "pos", "--months", "1", "--count", "1"], "--seats"),
+        (
+            ["issue-keys", "--partner-email", "p@x.example", "--seats", "1", "--months", "1", "--count", "1"],
+            "--product",
+        ),
+        (
+            ["issue-keys", "--partner-email", "p@x.example", "--product", "pos", "--months", "1", "--count", "1"],
+            "--seats",
+        ),
     ],
 )
 def test_missing_required_argument_is_a_usage_error(capsys, argv, missing):
@@ -452,6 +478,12 @@ def test_missing_required_argument_is_a_usage_error(capsys, argv, missing):
 
 def test_serve_rejects_non_numeric_port(capsys):
     assert "not a whole number" in usage_error(capsys, "serve", "--port", "http")
+
+
+@pytest.mark.parametrize(("option", "value"), [("--port", "0"), ("--port", "-80"), ("--workers", "0")])
+def test_serve_refuses_a_port_or_worker_count_below_one(capsys, option, value):
+    err = usage_error(capsys, "serve", option, value)
+    assert f"'{value}' is not a whole number of at least 1" in err and option in err
 
 
 # --- serve (a real gunicorn in a subprocess) -------------------------------------------------
@@ -464,7 +496,7 @@ def _free_port() -> int:
 
 
 def _get(url: str, timeout: float = 5.0):
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (local test server)
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.status, response.headers.get("Content-Type", ""), response.read().decode(errors="replace")
 
 
@@ -474,13 +506,21 @@ def served(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("serve")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "POSTGRES_TEST_NAME", "SQLITE_TEST_NAME"}}
-    env.update(FISCOBRIDGE_DATA_DIR=str(tmp_path / "data"), DATABASE_URL=f"sqlite:///{tmp_path / 'serve.sqlite3'}",
-               FISCOBRIDGE_ENV="development", DEBUG="false")
+    env.update(
+        FISCOBRIDGE_DATA_DIR=str(tmp_path / "data"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'serve.sqlite3'}",
+        FISCOBRIDGE_ENV="development",
+        DEBUG="false",
+    )
     executable = Path(sys.executable).with_name("fiscobridge")
     log = open(tmp_path / "serve.log", "w+")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
         [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -538,7 +578,7 @@ def test_serve_applies_migrations_to_its_own_database(served):
     # An API call that reads the database works: migrations ran on the fresh SQLite file.
     request = urllib.request.Request(served + "/api/v1/subscriptions", headers={"Authorization": "Bearer fbt_x_y"})
     with pytest.raises(urllib.error.HTTPError) as failed:
-        urllib.request.urlopen(request, timeout=5)  # noqa: S310
+        urllib.request.urlopen(request, timeout=5)
     assert failed.value.code == 401
     assert json.loads(failed.value.read())["error"]["code"] == "unauthenticated"
     assert (tmp_path / "serve.sqlite3").stat().st_size > 0

@@ -12,15 +12,13 @@ from django.test import Client
 from fiscobridge.accounts.services import create_account
 from fiscobridge.keys.models import ActivationKey, KeyStatus
 from fiscobridge.subscriptions.models import Subscription
-
-from tests.concurrency import bearer_client, outcome, run_at_once
-from tests.conftest import post_json
+from tests.factories import activate, bearer_client, outcome, run_at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def activate_call(client, code, **extra):
-    return lambda: post_json(client, "/api/v1/keys/activate", {"key": code, "product": "pos", **extra})
+    return lambda: activate(client, code, **extra)
 
 
 def test_parallel_activations_of_one_key_from_many_accounts_redeem_it_once(issue):
@@ -52,7 +50,9 @@ def test_parallel_activations_of_different_keys_all_succeed(issue):
         bearer_client(create_account(name=f"Shop {i}", email=f"buyer{i}@race.example", password="race-password-123"))
         for i in range(20)
     ]
-    outcomes = Counter(outcome(r) for r in run_at_once([activate_call(c, k) for c, k in zip(clients, codes)]))
+    outcomes = Counter(
+        outcome(r) for r in run_at_once([activate_call(c, k) for c, k in zip(clients, codes, strict=True)])
+    )
     assert outcomes == {(201, "ok"): 20}, outcomes
     assert Subscription.objects.count() == 20
 
@@ -60,10 +60,10 @@ def test_parallel_activations_of_different_keys_all_succeed(issue):
 def test_two_keys_cannot_both_renew_one_subscription(customer, issue):
     [first] = issue(months=6)
     renewals = issue(months=6, quantity=8)
-    response = post_json(customer.client, "/api/v1/keys/activate", {"key": first, "product": "pos"})
+    response = activate(customer, first)
     target = response.json()["subscription"]["id"]
     clients = [bearer_client(customer.user) for _ in renewals]
-    results = run_at_once([activate_call(c, k, renew=target) for c, k in zip(clients, renewals)])
+    results = run_at_once([activate_call(c, k, renew=target) for c, k in zip(clients, renewals, strict=True)])
     outcomes = Counter(outcome(r) for r in results)
     assert outcomes == {(201, "ok"): 1, (400, "invalid_renewal"): 7}, outcomes
     # Nothing half-written: the losing keys are still available for another try.
@@ -86,8 +86,17 @@ def test_one_issue_form_issues_one_batch_however_often_it_is_sent_at_once(resell
         again.cookies = first.cookies
         browsers.append(again)
     nonce = re.search(r'name="nonce" value="([^"]+)"', page).group(1)
-    form = {"product": "pos", "tier": "", "seats": 1, "months": 12, "quantity": 3, "reference": "", "redeem_by": "",
-            "email": "", "nonce": nonce}
+    form = {
+        "product": "pos",
+        "tier": "",
+        "seats": 1,
+        "months": 12,
+        "quantity": 3,
+        "reference": "",
+        "redeem_by": "",
+        "email": "",
+        "nonce": nonce,
+    }
     results = run_at_once([lambda b=b: b.post("/partner/issue/", form) for b in browsers])
     assert all(getattr(r, "status_code", None) == 200 for r in results), results
     assert KeyBatch.objects.count() == 1

@@ -10,17 +10,17 @@ from django.test.utils import CaptureQueriesContext
 
 from fiscobridge.audit.models import Event
 from fiscobridge.core.errors import InvalidInput
-from fiscobridge.integrations.errors import ConnectionAlreadyRemoved, InvoiceLimitReached
+from fiscobridge.integrations.errors import ConnectionAlreadyRemoved, ConnectionNotFound, InvoiceLimitReached
 from fiscobridge.integrations.models import Connection, ConnectionUsage
 from fiscobridge.integrations.queries import (
-    ConnectionNotFound, get_connection_for_account, invoices_this_month, invoices_this_month_by_connection,
+    get_connection_for_account,
+    invoices_this_month,
+    invoices_this_month_by_connection,
 )
 from fiscobridge.integrations.services import create_connection, record_invoice_usage, remove_connection
-from tests.conftest import post_json
-from tests.concurrency import bearer_client, outcome, run_at_once
+from tests.factories import bearer_client, error_of, grant, outcome, post_json, run_at_once
 
 CONNECTIONS = "/api/v1/integrations/connections"
-ACTIVATE = "/api/v1/keys/activate"
 
 
 def create(persona, tier="trial", type="xero", name="Main books"):
@@ -35,18 +35,12 @@ def report(persona, uid, invoices):
     return post_json(persona.client, f"{CONNECTIONS}/{uid}/usage", {"invoices": invoices})
 
 
-def error_of(response):
-    return response.json()["error"]
-
-
 @pytest.fixture
 def subscribe(customer, issue):
     """Give the customer a key-based Integrations subscription, activated through the API."""
 
     def _subscribe(tier="starter", seats=3):
-        [code] = issue(product="int", tier=tier, seats=seats)
-        response = post_json(customer.client, ACTIVATE, {"key": code, "product": "int"})
-        assert response.status_code == 201, response.content
+        grant(customer, issue, product="int", tier=tier, seats=seats)
 
     return _subscribe
 
@@ -67,8 +61,14 @@ def test_trial_allows_one_connection_without_a_paid_subscription(customer):
     body = response.json()
     assert re.fullmatch(r"K[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{10}", body["uid"])
     assert body | {"uid": None, "created_at": None} == {
-        "uid": None, "type": "zoho_books", "tier": "trial", "name": "Zoho EU", "status": "active",
-        "created_at": None, "invoices_this_month": 0, "invoice_limit": 50,
+        "uid": None,
+        "type": "zoho_books",
+        "tier": "trial",
+        "name": "Zoho EU",
+        "status": "active",
+        "created_at": None,
+        "invoices_this_month": 0,
+        "invoice_limit": 50,
     }
     second = create(customer, tier="trial")
     assert second.status_code == 409
@@ -367,7 +367,10 @@ def test_create_and_remove_are_audited(customer, trial_connection):
         assert (event.target_type, event.target_id) == ("integrations.connection", str(connection.pk))
         assert event.ip == "127.0.0.1"
     assert events["connection.created"].details == {
-        "uid": trial_connection, "type": "xero", "tier": "trial", "name": "Main books",
+        "uid": trial_connection,
+        "type": "xero",
+        "tier": "trial",
+        "name": "Main books",
     }
     assert events["connection.removed"].details == {"uid": trial_connection, "type": "xero", "tier": "trial"}
 
@@ -377,7 +380,8 @@ def test_refused_actions_are_not_audited(customer, trial_connection):
     remove(customer, trial_connection)
     remove(customer, trial_connection)
     assert Counter(Event.objects.filter(action__startswith="connection.").values_list("action", flat=True)) == {
-        "connection.created": 1, "connection.removed": 1,
+        "connection.created": 1,
+        "connection.removed": 1,
     }
 
 
@@ -389,10 +393,12 @@ def test_refused_actions_are_not_audited(customer, trial_connection):
 def test_parallel_creates_into_three_free_seats_give_exactly_three_connections(customer, subscribe):
     subscribe(tier="starter", seats=3)
     clients = [bearer_client(customer.user) for _ in range(8)]
-    results = run_at_once([
-        (lambda c=c, n=n: post_json(c, CONNECTIONS, {"type": "xero", "tier": "starter", "name": f"race {n}"}))
-        for n, c in enumerate(clients)
-    ])
+    results = run_at_once(
+        [
+            (lambda c=c, n=n: post_json(c, CONNECTIONS, {"type": "xero", "tier": "starter", "name": f"race {n}"}))
+            for n, c in enumerate(clients)
+        ]
+    )
     outcomes = Counter(outcome(r) for r in results)
     assert outcomes == {(201, "ok"): 3, (409, "seat_limit_reached"): 5}, outcomes
     assert Connection.objects.filter(account=customer.account, status="active", tier="starter").count() == 3
@@ -403,9 +409,7 @@ def test_parallel_creates_into_three_free_seats_give_exactly_three_connections(c
 def test_parallel_usage_reports_never_pass_the_monthly_limit(customer):
     uid = create(customer, tier="trial").json()["uid"]  # 50 invoices a month; no usage row yet
     clients = [bearer_client(customer.user) for _ in range(10)]
-    results = run_at_once([
-        (lambda c=c: post_json(c, f"{CONNECTIONS}/{uid}/usage", {"invoices": 10})) for c in clients
-    ])
+    results = run_at_once([(lambda c=c: post_json(c, f"{CONNECTIONS}/{uid}/usage", {"invoices": 10})) for c in clients])
     outcomes = Counter(outcome(r) for r in results)
     assert outcomes == {(200, "ok"): 5, (429, "invoice_limit_reached"): 5}, outcomes
     assert ConnectionUsage.objects.get().invoices == 50

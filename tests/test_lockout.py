@@ -10,7 +10,7 @@ from fiscobridge.accounts.services import create_api_token
 from fiscobridge.audit.models import Event
 from fiscobridge.keys.codes import generate_code
 from fiscobridge.keys.models import Lockout
-from tests.conftest import post_json
+from tests.factories import bearer_client, post_json
 
 ACTIVATE = "/api/v1/keys/activate"
 VALIDATE = "/api/v1/keys/validate"
@@ -31,14 +31,16 @@ def fail(client, times, **extra):
 def assert_locked(response, retry_after):
     assert response.status_code == 429
     assert response.json()["error"] == {
-        "code": "too_many_attempts", "message": "Too many failed attempts", "details": {"retry_after": retry_after},
+        "code": "too_many_attempts",
+        "message": "Too many failed attempts",
+        "details": {"retry_after": retry_after},
     }
     assert response["Retry-After"] == str(retry_after)
 
 
 def new_session(persona):
     """Another API token of the same user: for the limits, a separate session."""
-    return Client(HTTP_AUTHORIZATION=f"Bearer {create_api_token(user=persona.user).plain}")
+    return bearer_client(persona.user)
 
 
 def test_five_failures_lock_the_session_for_fifteen_minutes(customer, issue):
@@ -148,7 +150,9 @@ def test_fifty_failures_from_one_ip_lock_that_ip(customer, outsider, db):
         for index in range(13):
             owner = accounts[index % 2] if index < 8 else None
             if owner is None:
-                user = create_account(name=f"Shop {index}", email=f"o{index}@shop.example", password="x-long-password-1")
+                user = create_account(
+                    name=f"Shop {index}", email=f"o{index}@shop.example", password="x-long-password-1"
+                )
                 sessions.append(Client(HTTP_AUTHORIZATION=f"Bearer {create_api_token(user=user).plain}"))
             else:
                 sessions.append(new_session(owner))

@@ -7,34 +7,41 @@ from django.db import connection
 
 from fiscobridge.cli import main as cli_main
 from fiscobridge.keys.codes import generate_code
-from tests.conftest import post_json
-
-
-def _variants(code: str) -> list[str]:
-    body = code[4:].replace("-", "")
-    return [code, code[4:], body, body.lower(), code.lower()]
-
-
-def _dump_database() -> str:
-    """Every row of every table as text (what a leaked backup would show)."""
-    chunks = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names(cursor):
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
-            chunks.extend(repr(row) for row in cursor.fetchall())
-    return "\n".join(chunks)
+from tests.factories import code_variants, dump_database, post_json
 
 
 def test_codes_never_reach_the_database_or_the_logs(reseller, customer, caplog, capsys, tmp_path):
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="django.db.backends")
     connection.force_debug_cursor = True  # every SQL statement and its parameters reach the log
-    issued = post_json(reseller.client, "/api/v1/partner/keys",
-                       {"product": "pos", "seats": 1, "months": 12, "quantity": 20}).json()
+    issued = post_json(
+        reseller.client, "/api/v1/partner/keys", {"product": "pos", "seats": 1, "months": 12, "quantity": 20}
+    ).json()
     codes = [k["code"] for k in issued["keys"]]
     out = tmp_path / "keys.csv"
-    assert cli_main(["issue-keys", "--partner-email", reseller.user.email, "--product", "int", "--tier", "starter",
-                     "--seats", "1", "--months", "1", "--count", "5", "--out", str(out), "--quiet"]) == 0
+    assert (
+        cli_main(
+            [
+                "issue-keys",
+                "--partner-email",
+                reseller.user.email,
+                "--product",
+                "int",
+                "--tier",
+                "starter",
+                "--seats",
+                "1",
+                "--months",
+                "1",
+                "--count",
+                "5",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     codes += [line.split(",")[0] for line in out.read_text().splitlines()[1:]]
     assert len(codes) == 25
     # Use them every way there is: validate, activate, mistype, look up, fail.
@@ -50,11 +57,11 @@ def test_codes_never_reach_the_database_or_the_logs(reseller, customer, caplog, 
     codes.append(stranger)
     call_command("check", verbosity=0)
 
-    dump = _dump_database()
+    dump = dump_database()
     logs = caplog.text + capsys.readouterr().err
     connection.force_debug_cursor = False
     assert "INSERT INTO" in logs and "key.activated" in dump  # sanity: both hold what we expect
     for code in codes:
-        for variant in _variants(code):
+        for variant in code_variants(code):
             assert variant not in dump, f"code found in the database: {variant}"
             assert variant not in logs, f"code found in the logs: {variant}"

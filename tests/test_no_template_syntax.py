@@ -18,11 +18,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -34,12 +29,12 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from fiscobridge.keys.issuance import issue_keys
+from tests.factories import PFX_PASSWORD, browser_for, new_pfx
 from tests.stripe_fake import post_event
 
 ROOT = Path(__file__).resolve().parent.parent
 SYNTAX = re.compile(r"{#|{%|{{")
 HTMX = {"HTTP_HX_REQUEST": "true"}
-PFX_PASSWORD = "guard-pfx-password"
 SKIPPED_PREFIXES = ("admin/", "api/")  # Django's admin and the API's own docs: not our page templates
 
 
@@ -150,38 +145,6 @@ def page_urls(params: dict) -> list[str]:
 
 
 # --- objects for the pages to show -------------------------------------------------------------
-
-
-def pfx_file() -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Guard Retail SA"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Store 7"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "guard-pos.example"),
-            x509.NameAttribute(NameOID.SERIAL_NUMBER, "PAC-0007"),
-        ]
-    )
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    return pkcs12.serialize_key_and_certificates(
-        b"pos", key, certificate, None, serialization.BestAvailableEncryption(PFX_PASSWORD.encode())
-    )
-
-
-def browser_for(persona) -> Client:
-    client = Client()
-    client.force_login(persona.user)
-    return client
 
 
 def nonce_of(client: Client) -> str:
@@ -296,12 +259,12 @@ def _crawl(seen: Crawl, *, customer, outsider, reseller, other_reseller, staff, 
         {"file": SimpleUploadedFile("x.pfx", b"not pkcs12"), "password": "x"},
         htmx=True,
     )
-    post("upload", shop, upload, {"file": SimpleUploadedFile("a.pfx", pfx_file()), "password": PFX_PASSWORD}, htmx=True)
+    post("upload", shop, upload, {"file": SimpleUploadedFile("a.pfx", new_pfx()), "password": PFX_PASSWORD}, htmx=True)
     uploaded = post(
         "upload another",
         shop,
         upload,
-        {"file": SimpleUploadedFile("b.pfx", pfx_file()), "password": PFX_PASSWORD},
+        {"file": SimpleUploadedFile("b.pfx", new_pfx()), "password": PFX_PASSWORD},
         htmx=True,
     )
     [(certificate, _), _] = rows_to_confirm(body_of(uploaded))

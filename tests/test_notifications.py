@@ -10,29 +10,26 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 
 from fiscobridge.accounts.models import User
 from fiscobridge.cli import main
-from fiscobridge.keys.codes import parse_key
-from fiscobridge.keys.issuance import code_digest
 from fiscobridge.keys.models import ActivationKey
 from fiscobridge.keys.services import revoke_key, void_key
-from fiscobridge.notifications import services as notifications
+from fiscobridge.notifications import outbox
+from fiscobridge.notifications import sending as notifications
 from fiscobridge.notifications.models import EmailKind, EmailStatus, OutboundEmail
-from fiscobridge.notifications.services import (
-    queue_key_voided_emails,
-    send_outbound,
-    send_reminders,
-)
+from fiscobridge.notifications.outbox import queue_key_voided_emails
+from fiscobridge.notifications.reminders import send_reminders
+from fiscobridge.notifications.sending import send_outbound
 from fiscobridge.subscriptions.models import Source, Subscription
-from tests.concurrency import run_at_once
-from tests.conftest import PASSWORD, post_json
+from tests import factories
+from tests.factories import PASSWORD, key_of, redeem, run_at_once
 
-T0 = datetime(2027, 3, 10, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
 FAILING = "tests.mail_backends.FailingBackend"
 
 
@@ -41,17 +38,13 @@ def activate(django_capture_on_commit_callbacks):
     """Activate a key for a persona as a real request would: the on-commit hooks run after it."""
 
     def _activate(persona, code, product="pos", renew=None, expect=201):
-        body = {"key": code, "product": product, **({"renew": renew} if renew else {})}
+        extra = {"renew": renew} if renew else {}
         with django_capture_on_commit_callbacks(execute=True):
-            response = post_json(persona.client, "/api/v1/keys/activate", body)
+            response = factories.activate(persona, code, product, **extra)
         assert response.status_code == expect, response.content
         return response.json()
 
     return _activate
-
-
-def key_of(code: str) -> ActivationKey:
-    return ActivationKey.objects.get(code_hmac=code_digest(parse_key(code).canonical))
 
 
 def assert_no_code(codes, mails=(), rows=None):
@@ -74,13 +67,13 @@ def by_recipient(mails) -> dict[str, list]:
 
 # --- activation ------------------------------------------------------------------------------
 
+
 def test_activation_sends_a_receipt_to_the_customer_and_a_notice_to_the_partner(
     customer, reseller, issue, mailoutbox, django_capture_on_commit_callbacks
 ):
     [code] = issue(seats=3, months=12, reference="order 7781")
     with django_capture_on_commit_callbacks() as hooks:
-        response = post_json(customer.client, "/api/v1/keys/activate", {"key": code, "product": "pos"})
-        assert response.status_code == 201
+        redeem(customer, code)
     # Queued with the activation, sent only once it has committed.
     assert len(mailoutbox) == 0
     assert set(OutboundEmail.objects.values_list("status", flat=True)) == {EmailStatus.PENDING}
@@ -97,7 +90,8 @@ def test_activation_sends_a_receipt_to_the_customer_and_a_notice_to_the_partner(
     assert notice.subject == f"Key {key.hint} was activated by Shop One"
     assert "order 7781" in notice.body and "Shop One" in notice.body
     assert set(OutboundEmail.objects.values_list("kind", "status")) == {
-        (EmailKind.ACTIVATION_RECEIPT, EmailStatus.SENT), (EmailKind.KEY_ACTIVATED, EmailStatus.SENT),
+        (EmailKind.ACTIVATION_RECEIPT, EmailStatus.SENT),
+        (EmailKind.KEY_ACTIVATED, EmailStatus.SENT),
     }
     assert all(row.sent_at is not None and row.attempts == 1 for row in OutboundEmail.objects.all())
     assert_no_code([code], mailoutbox)
@@ -141,11 +135,13 @@ def test_a_failed_activation_sends_nothing(customer, outsider, issue, activate, 
     assert OutboundEmail.objects.count() == 0 and mailoutbox == []
 
 
-def test_a_broken_e_mail_never_costs_the_customer_their_activation(customer, issue, activate, mailoutbox, monkeypatch, caplog):
+def test_a_broken_e_mail_never_costs_the_customer_their_activation(
+    customer, issue, activate, mailoutbox, monkeypatch, caplog
+):
     def broken(template, context):
         raise RuntimeError("template exploded")
 
-    monkeypatch.setattr(notifications, "_body", broken)
+    monkeypatch.setattr(outbox, "render_body", broken)
     [code] = issue()
     with caplog.at_level(logging.ERROR, logger="fiscobridge.notifications"):
         activate(customer, code)
@@ -202,12 +198,13 @@ def test_two_senders_never_send_the_same_row(customer, issue, activate, settings
     row = OutboundEmail.objects.first()
     assert notifications._claim(row.pk) is not None
     assert notifications._claim(row.pk) is None  # the first sender holds it
-    with time_machine.travel(datetime.now(timezone.utc) + timedelta(seconds=notifications.CLAIM_SECONDS + 1)):
+    with time_machine.travel(datetime.now(UTC) + timedelta(seconds=notifications.CLAIM_SECONDS + 1)):
         assert notifications._claim(row.pk) is not None  # a sender that died lets go eventually
 
 
-def test_voiding_a_key_tells_the_customer_and_the_partner(customer, reseller, staff, issue, activate, mailoutbox,
-                                                          django_capture_on_commit_callbacks):
+def test_voiding_a_key_tells_the_customer_and_the_partner(
+    customer, reseller, staff, issue, activate, mailoutbox, django_capture_on_commit_callbacks
+):
     [code] = issue()
     activate(customer, code)
     mailoutbox.clear()
@@ -223,6 +220,7 @@ def test_voiding_a_key_tells_the_customer_and_the_partner(customer, reseller, st
 
 
 # --- reminders -------------------------------------------------------------------------------
+
 
 def _reminders(mails):
     customer = [m for m in mails if m.subject.startswith("Your ")]
@@ -279,12 +277,12 @@ def test_a_missed_week_sends_only_the_reminder_that_is_due_now(customer, issue, 
 
 
 def test_a_one_month_key_is_not_told_30_days_on_the_day_it_starts(customer, issue, activate, mailoutbox):
-    with time_machine.travel(datetime(2027, 2, 1, 12, 0, tzinfo=timezone.utc), tick=False) as clock:
+    with time_machine.travel(datetime(2027, 2, 1, 12, 0, tzinfo=UTC), tick=False) as clock:
         [code] = issue(months=1)  # 28 days: the 30-day mark is before its start
         activate(customer, code)
         mailoutbox.clear()
         assert send_reminders().queued == 0
-        clock.move_to(datetime(2027, 2, 22, 12, 30, tzinfo=timezone.utc))
+        clock.move_to(datetime(2027, 2, 22, 12, 30, tzinfo=UTC))
         assert send_reminders().queued == 2
 
 
@@ -298,7 +296,9 @@ def test_a_renewed_subscription_gets_no_reminder_but_its_renewal_does(customer, 
         assert send_reminders().queued == 0 and mailoutbox == []
         clock.move_to(Subscription.objects.get(pk=renewal_id).expires_at - timedelta(days=7))
         assert send_reminders().queued == 2
-        assert {row.subscription_id for row in OutboundEmail.objects.filter(kind=EmailKind.RENEWAL_LEAD)} == {renewal_id}
+        assert {row.subscription_id for row in OutboundEmail.objects.filter(kind=EmailKind.RENEWAL_LEAD)} == {
+            renewal_id
+        }
 
 
 def test_a_voided_renewal_brings_the_reminder_back(customer, staff, issue, activate, mailoutbox):
@@ -318,11 +318,19 @@ def test_ended_and_stripe_subscriptions_get_no_reminder(customer, staff, issue, 
         subscription = Subscription.objects.get()
         void_key(key=ActivationKey.objects.get(), reason="fraud", actor=staff.user)
         # (Stripe ids, when the billing columns exist: the stripe source requires them.)
-        stripe_ids = {f.name: "sub_test" for f in Subscription._meta.get_fields()
-                      if f.name in ("stripe_subscription_id", "stripe_item_id")}
+        stripe_ids = {
+            f.name: "sub_test"
+            for f in Subscription._meta.get_fields()
+            if f.name in ("stripe_subscription_id", "stripe_item_id")
+        }
         Subscription.objects.create(
-            account=customer.account, product="pos", seats=5, source=Source.STRIPE,
-            started_at=T0, expires_at=subscription.expires_at, **stripe_ids,
+            account=customer.account,
+            product="pos",
+            seats=5,
+            source=Source.STRIPE,
+            started_at=T0,
+            expires_at=subscription.expires_at,
+            **stripe_ids,
         )
         clock.move_to(subscription.expires_at - timedelta(days=7))
         assert send_reminders().queued == 0
@@ -364,26 +372,34 @@ def test_overlapping_runs_send_each_reminder_once(customer, reseller, issue, mai
     codes = issue(quantity=6, months=12)
     with time_machine.travel(T0, tick=False) as clock:
         for code in codes:
-            post_json(customer.client, "/api/v1/keys/activate", {"key": code, "product": "pos"})
+            factories.activate(customer, code)
         mailoutbox.clear()  # the activation e-mails, sent as each activation committed
         clock.move_to(Subscription.objects.order_by("expires_at").first().expires_at - timedelta(days=7))
         results = run_at_once([send_reminders] * 4)
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sum(r.queued for r in results) >= 12
-    assert OutboundEmail.objects.filter(kind__in=[EmailKind.SUBSCRIPTION_REMINDER, EmailKind.RENEWAL_LEAD]).count() == 12
+    assert (
+        OutboundEmail.objects.filter(kind__in=[EmailKind.SUBSCRIPTION_REMINDER, EmailKind.RENEWAL_LEAD]).count() == 12
+    )
     keys = [m.subject + m.body for m in mailoutbox]
     assert len(mailoutbox) == 12 and len(set(keys)) == 12
 
 
 # --- settings --------------------------------------------------------------------------------
 
+
 def _email_settings(**env) -> list[str]:
-    code = ("import django; django.setup(); from django.conf import settings as s; "
-            "print(s.EMAIL_BACKEND); print(s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS, s.EMAIL_USE_SSL)")
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.EMAIL_BACKEND); print(s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS, s.EMAIL_USE_SSL)"
+    )
     clean = {k: v for k, v in os.environ.items() if not k.startswith("EMAIL_")}
     result = subprocess.run(
-        [sys.executable, "-c", code], env={**clean, "DJANGO_SETTINGS_MODULE": "fiscobridge.settings", **env},
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "fiscobridge.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.split("\n")
@@ -391,6 +407,11 @@ def _email_settings(**env) -> list[str]:
 
 def test_without_smtp_settings_mail_goes_to_the_console_and_with_them_to_smtp():
     assert _email_settings()[0] == "django.core.mail.backends.console.EmailBackend"
-    smtp = _email_settings(EMAIL_HOST="smtp.example.net", EMAIL_PORT="465", EMAIL_USE_SSL="true",
-                           EMAIL_HOST_USER="mailer", EMAIL_HOST_PASSWORD="s3cret")
+    smtp = _email_settings(
+        EMAIL_HOST="smtp.example.net",
+        EMAIL_PORT="465",
+        EMAIL_USE_SSL="true",
+        EMAIL_HOST_USER="mailer",
+        EMAIL_HOST_PASSWORD="s3cret",
+    )
     assert smtp[:2] == ["django.core.mail.backends.smtp.EmailBackend", "smtp.example.net 465 False True"]

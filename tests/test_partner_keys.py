@@ -8,7 +8,7 @@ from fiscobridge.audit.models import Event
 from fiscobridge.core import clock
 from fiscobridge.keys.codes import normalize
 from fiscobridge.keys.models import ActivationKey, KeyBatch
-from tests.conftest import post_json
+from tests.factories import post_json
 
 KEYS = "/api/v1/partner/keys"
 
@@ -82,8 +82,21 @@ def test_list_item_fields(reseller, customer):
     assert item["hint"] == f"POS-••••-••••-{code[-4:]}"
     assert item["status"] == "activated" and item["activated_account"] == "Shop One"
     assert item["activated_at"] is not None and item["revoked_at"] is None
-    assert set(item) == {"id", "hint", "product", "tier", "seats", "months", "status", "reference", "batch",
-                         "created_at", "activated_at", "activated_account", "revoked_at"}
+    assert set(item) == {
+        "id",
+        "hint",
+        "product",
+        "tier",
+        "seats",
+        "months",
+        "status",
+        "reference",
+        "batch",
+        "created_at",
+        "activated_at",
+        "activated_account",
+        "revoked_at",
+    }
 
 
 def test_list_filters_and_search(reseller, customer):

@@ -6,29 +6,21 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from fiscobridge.keys.codes import generate_code, hint_of, parse_key
-from fiscobridge.keys.models import ActivationKey
+from fiscobridge.keys.codes import generate_code
 from fiscobridge.keys.services import revoke_key
-from tests.conftest import PASSWORD, post_json
+from tests.factories import activate, hint_of, key_of, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CODE = re.compile(r"^(POS|INT)-[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}$")
-
-
-def log_in(page: Page, live_server, persona) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Email").fill(persona.user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
 
 
 def nav(page: Page, name: str) -> None:
     page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
 
 
-def issue_in_page(page: Page, *, quantity: int, reference: str = "", product: str = "Cloud POS", tier: str = "",
-                  email: str = "") -> list[str]:
+def issue_in_page(
+    page: Page, *, quantity: int, reference: str = "", product: str = "Cloud POS", tier: str = "", email: str = ""
+) -> list[str]:
     nav(page, "Issue keys")
     form = page.locator("form.issue-form")
     form.get_by_label("Product").select_option(label=product)
@@ -55,15 +47,9 @@ def download_text(page: Page, trigger) -> tuple[str, str]:
     return download.suggested_filename, open(path, encoding="utf-8").read()
 
 
-def key_of(code: str) -> ActivationKey:
-    from fiscobridge.keys.issuance import code_digest
-
-    return ActivationKey.objects.get(code_hmac=code_digest(parse_key(code).canonical))
-
-
 def test_issue_a_batch_and_download_its_csv(page, live_server, reseller):
     log_in(page, live_server, reseller)
-    codes = issue_in_page(page, quantity=3, reference="Order, \"quoted\" 42")
+    codes = issue_in_page(page, quantity=3, reference='Order, "quoted" 42')
     expect(page.get_by_text("shown only this once")).to_be_visible()
     name, text = download_text(page, lambda: page.get_by_role("button", name="Download CSV").click())
     rows = list(csv.DictReader(text.splitlines()))
@@ -72,8 +58,9 @@ def test_issue_a_batch_and_download_its_csv(page, live_server, reseller):
     assert list(rows[0]) == ["code", "id", "product", "tier", "seats", "months", "reference", "batch", "redeem_by"]
     assert [r["code"] for r in rows] == codes
     assert {int(r["id"]) for r in rows} == {key_of(c).pk for c in codes}
-    assert all(r["reference"] == 'Order, "quoted" 42' and r["seats"] == "3" and r["batch"] == str(batch.pk)
-               for r in rows)
+    assert all(
+        r["reference"] == 'Order, "quoted" 42' and r["seats"] == "3" and r["batch"] == str(batch.pk) for r in rows
+    )
     # Copy buttons work too (the page's own secure context: 127.0.0.1).
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     page.get_by_role("button", name="Copy code 2").click()
@@ -143,7 +130,7 @@ def test_int_keys_need_a_tier(page, live_server, reseller):
 def test_list_filter_search_and_paginate(page, live_server, reseller, issue, customer):
     alpha = issue(quantity=55, reference="Alpha shop")
     beta = issue(product="int", tier="growth", quantity=3, reference="Beta corp")
-    assert post_json(customer.client, "/api/v1/keys/activate", {"key": alpha[0], "product": "pos"}).status_code == 201
+    assert activate(customer, alpha[0]).status_code == 201
     revoke_key(key=key_of(alpha[1]), reason="Cancelled order", actor=reseller.user)
     log_in(page, live_server, reseller)
     nav(page, "Keys")
@@ -233,7 +220,7 @@ def test_an_activated_key_cannot_be_revoked(page, live_server, reseller, issue, 
     dialog = page.get_by_role("dialog", name="Revoke key?")
     dialog.get_by_label("Reason").fill("Changed my mind")
     # Meanwhile the customer activates it.
-    assert post_json(customer.client, "/api/v1/keys/activate", {"key": code, "product": "pos"}).status_code == 201
+    assert activate(customer, code).status_code == 201
     dialog.get_by_role("button", name="Revoke", exact=True).click()
     expect(dialog.get_by_role("alert")).to_contain_text("This key has been activated and can no longer be revoked")
     assert key_of(code).status == "activated"
@@ -246,7 +233,7 @@ def test_an_activated_key_cannot_be_revoked(page, live_server, reseller, issue, 
 def test_dashboard_chart_and_api_tokens(page, live_server, reseller, issue, customer):
     codes = issue(quantity=4)
     for code in codes[:2]:
-        assert post_json(customer.client, "/api/v1/keys/activate", {"key": code, "product": "pos"}).status_code == 201
+        assert activate(customer, code).status_code == 201
     log_in(page, live_server, reseller)
     expect(page.get_by_test_id("total-available")).to_have_text("2")
     expect(page.get_by_test_id("total-activated")).to_have_text("2")

@@ -11,24 +11,30 @@ from django.test import Client
 
 from fiscobridge.audit.models import Event
 from fiscobridge.core import clock
-from fiscobridge.keys.codes import generate_code, hint_of
+from fiscobridge.keys.codes import generate_code
 from fiscobridge.keys.models import ActivationKey, KeyBatch
 from fiscobridge.keys.services import revoke_key, void_key
-from fiscobridge.partners import views as partner_views
 from fiscobridge.partners.charts import bar_chart
-from tests.conftest import PASSWORD, post_json
-from tests.test_no_plain_codes import _dump_database, _variants
+from fiscobridge.partners.views import export as export_views
+from fiscobridge.partners.views import keys as key_list_views
+from tests.factories import PASSWORD, browser_for, code_variants, dump_database, hint_of, key_of, redeem
 
-PAGES = ["/partner/", "/partner/issue/", "/partner/keys/", "/partner/keys/table/", "/partner/keys/export.csv",
-         "/partner/lookup/", "/partner/tokens/"]
-POSTS = ["/partner/issue/", "/partner/lookup/", "/partner/tokens/", "/partner/tokens/1/revoke/",
-         "/partner/keys/1/revoke/"]
-
-
-def browser_for(persona) -> Client:
-    client = Client()
-    client.force_login(persona.user)
-    return client
+PAGES = [
+    "/partner/",
+    "/partner/issue/",
+    "/partner/keys/",
+    "/partner/keys/table/",
+    "/partner/keys/export.csv",
+    "/partner/lookup/",
+    "/partner/tokens/",
+]
+POSTS = [
+    "/partner/issue/",
+    "/partner/lookup/",
+    "/partner/tokens/",
+    "/partner/tokens/1/revoke/",
+    "/partner/keys/1/revoke/",
+]
 
 
 def text_of(response) -> str:
@@ -38,9 +44,7 @@ def text_of(response) -> str:
 
 
 def key_ids(codes) -> list[int]:
-    from fiscobridge.keys.issuance import code_digest
-
-    return [ActivationKey.objects.get(code_hmac=code_digest(code)).pk for code in codes]
+    return [key_of(code).pk for code in codes]
 
 
 def issue_form(client, **fields):
@@ -48,18 +52,23 @@ def issue_form(client, **fields):
     htmx = fields.pop("htmx", False)
     page = client.get("/partner/issue/")
     nonce = re.search(r'name="nonce" value="([^"]+)"', page.content.decode()).group(1)
-    data = {"product": "pos", "tier": "", "seats": 2, "months": 12, "quantity": 1, "reference": "", "redeem_by": "",
-            "email": "", "nonce": nonce, **fields}
+    data = {
+        "product": "pos",
+        "tier": "",
+        "seats": 2,
+        "months": 12,
+        "quantity": 1,
+        "reference": "",
+        "redeem_by": "",
+        "email": "",
+        "nonce": nonce,
+        **fields,
+    }
     return client.post("/partner/issue/", data, **({"HTTP_HX_REQUEST": "true"} if htmx else {}))
 
 
 def codes_in(html: str) -> list[str]:
     return re.findall(r"data-code>([A-Z0-9-]{18})<", html)
-
-
-def activate(customer, code, product="pos"):
-    response = post_json(customer.client, "/api/v1/keys/activate", {"key": code, "product": product})
-    assert response.status_code == 201, response.content
 
 
 # --------------------------------------------------------------------------- who gets in
@@ -109,8 +118,18 @@ def test_customers_and_staff_are_not_partners(customer, staff, path):
 def test_customers_and_staff_cannot_post(customer, staff, reseller, issue, path):
     issue()
     for persona in (customer, staff):
-        response = browser_for(persona).post(path, {"reason": "x", "key": "POS-2222-2222-2222", "name": "t",
-                                                    "product": "pos", "seats": 1, "months": 1, "quantity": 1})
+        response = browser_for(persona).post(
+            path,
+            {
+                "reason": "x",
+                "key": "POS-2222-2222-2222",
+                "name": "t",
+                "product": "pos",
+                "seats": 1,
+                "months": 1,
+                "quantity": 1,
+            },
+        )
         assert response.status_code == 403
     assert KeyBatch.objects.count() == 1 and not ActivationKey.objects.filter(status="revoked").exists()
 
@@ -150,7 +169,7 @@ def test_another_partners_key_is_not_found(reseller, other_reseller, issue):
 
 def test_another_partners_keys_stay_out_of_list_export_and_dashboard(reseller, other_reseller, issue, customer):
     codes = issue(quantity=3, reference="Reseller One order")
-    activate(customer, codes[0])
+    redeem(customer, codes[0])
     batch = KeyBatch.objects.get(partner=reseller.partner)
     mine = issue(quantity=1, partner=other_reseller.partner, reference="Two's own")
     [my_id] = key_ids(mine)
@@ -201,11 +220,16 @@ def test_issue_shows_the_codes_once_and_stores_none(reseller):
     assert Event.objects.filter(action="key.issued", target_id=str(batch.pk), actor=reseller.user).exists()
     # Nowhere again: not the form page, the list, a detail page, the export, the database.
     [key_id, *_] = key_ids(codes)
-    later = [client.get("/partner/issue/"), client.get("/partner/keys/"), client.get(f"/partner/keys/{key_id}/"),
-             client.get("/partner/keys/export.csv"), client.get(f"/partner/keys/table/?batch={batch.pk}")]
-    dump = _dump_database()
+    later = [
+        client.get("/partner/issue/"),
+        client.get("/partner/keys/"),
+        client.get(f"/partner/keys/{key_id}/"),
+        client.get("/partner/keys/export.csv"),
+        client.get(f"/partner/keys/table/?batch={batch.pk}"),
+    ]
+    dump = dump_database()
     for code in codes:
-        for variant in _variants(code):
+        for variant in code_variants(code):
             assert variant not in dump
             for page in later:
                 assert variant not in text_of(page)
@@ -232,19 +256,22 @@ def test_a_resent_issue_form_issues_nothing(reseller):
     assert KeyBatch.objects.filter(partner=reseller.partner).count() == 2
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"product": "int", "tier": ""}, "Integrations keys need a tier"),
-    ({"seats": 0}, "greater than or equal to 1"),
-    ({"seats": 1001}, "less than or equal to 1000"),
-    ({"months": 61}, "less than or equal to 60"),
-    ({"quantity": 10_001}, "less than or equal to 10000"),
-    ({"quantity": 2, "email": "buyer@example.com"}, "only when you issue a single key"),
-    ({"email": "not-an-address"}, "valid email"),
-    ({"redeem_by": "2001-01-01"}, "Redeem-by must be in the future"),
-    ({"reference": "bad\x07text"}, "control characters"),
-    ({"reference": "bad\x00text"}, "Null characters are not allowed"),
-    ({"product": "xyz"}, "Select a valid choice"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"product": "int", "tier": ""}, "Integrations keys need a tier"),
+        ({"seats": 0}, "greater than or equal to 1"),
+        ({"seats": 1001}, "less than or equal to 1000"),
+        ({"months": 61}, "less than or equal to 60"),
+        ({"quantity": 10_001}, "less than or equal to 10000"),
+        ({"quantity": 2, "email": "buyer@example.com"}, "only when you issue a single key"),
+        ({"email": "not-an-address"}, "valid email"),
+        ({"redeem_by": "2001-01-01"}, "Redeem-by must be in the future"),
+        ({"reference": "bad\x07text"}, "control characters"),
+        ({"reference": "bad\x00text"}, "Null characters are not allowed"),
+        ({"product": "xyz"}, "Select a valid choice"),
+    ],
+)
 def test_issue_form_errors(reseller, fields, message):
     response = issue_form(browser_for(reseller), **fields)
     assert response.status_code == 200
@@ -280,8 +307,8 @@ def test_a_single_key_is_emailed_once_and_not_kept(reseller, mailoutbox):
     event = Event.objects.get(action="key.emailed")
     assert event.details == {"to": "buyer@shop.example"} and event.partner == reseller.partner
     assert event.target_id == str(key_ids([code])[0])
-    dump = _dump_database()
-    for variant in _variants(code):
+    dump = dump_database()
+    for variant in code_variants(code):
         assert variant not in dump
     # In the key's history, without the code.
     detail = browser_for(reseller).get(f"/partner/keys/{event.target_id}/").content.decode()
@@ -303,8 +330,10 @@ def test_a_failed_email_keeps_the_key_and_says_so(reseller, mailoutbox, monkeypa
     [code] = codes_in(html)
     assert "could not be sent" in html
     assert ActivationKey.objects.filter(status="available").count() == 1
-    assert Event.objects.get(action="key.email_failed").details == {"to": "buyer@shop.example",
-                                                                     "error": "ConnectionRefusedError"}
+    assert Event.objects.get(action="key.email_failed").details == {
+        "to": "buyer@shop.example",
+        "error": "ConnectionRefusedError",
+    }
     assert code not in caplog.text and "failed" in caplog.text
 
 
@@ -314,7 +343,7 @@ def test_a_failed_email_keeps_the_key_and_says_so(reseller, mailoutbox, monkeypa
 def test_list_filters_and_search(reseller, issue, customer):
     pos = issue(quantity=4, reference="Alpha shop")
     ints = issue(product="int", tier="growth", quantity=2, reference="Beta corp")
-    activate(customer, pos[0])
+    redeem(customer, pos[0])
     revoke_key(key=ActivationKey.objects.get(pk=key_ids([pos[1]])[0]), reason="cancelled", actor=reseller.user)
     client = browser_for(reseller)
 
@@ -343,7 +372,7 @@ def test_list_filters_and_search(reseller, issue, customer):
 def test_expired_and_voided_statuses(reseller, issue, customer, staff):
     [soon] = issue(redeem_by=clock.now() + timedelta(days=1))
     [used] = issue()
-    activate(customer, used)
+    redeem(customer, used)
     void_key(key=ActivationKey.objects.get(pk=key_ids([used])[0]), reason="chargeback", actor=staff.user)
     ActivationKey.objects.filter(pk__in=key_ids([soon])).update(redeem_by=clock.now() - timedelta(minutes=1))
     client = browser_for(reseller)
@@ -356,7 +385,7 @@ def test_expired_and_voided_statuses(reseller, issue, customer, staff):
 
 
 def test_keyset_pages_walk_every_key_once(reseller, issue, monkeypatch):
-    monkeypatch.setattr(partner_views, "PAGE_SIZE", 3)
+    monkeypatch.setattr(key_list_views, "PAGE_SIZE", 3)
     codes = issue(quantity=8)
     client = browser_for(reseller)
     seen, url = [], "/partner/keys/table/"
@@ -393,9 +422,9 @@ def test_filters_keep_the_address_bar_in_step(reseller, issue):
 
 
 def test_export_is_streamed_without_codes(reseller, issue, customer, monkeypatch):
-    monkeypatch.setattr(partner_views, "EXPORT_CHUNK", 2)  # several keyset chunks
-    codes = issue(quantity=5, reference="=HYPERLINK(\"x\")")
-    activate(customer, codes[0])
+    monkeypatch.setattr(export_views, "EXPORT_CHUNK", 2)  # several keyset chunks
+    codes = issue(quantity=5, reference='=HYPERLINK("x")')
+    redeem(customer, codes[0])
     response = browser_for(reseller).get("/partner/keys/export.csv")
     assert response.streaming and response["Content-Type"].startswith("text/csv")
     assert "attachment;" in response["Content-Disposition"]
@@ -407,7 +436,7 @@ def test_export_is_streamed_without_codes(reseller, issue, customer, monkeypatch
     activated = next(r for r in rows if r["status"] == "activated")
     assert activated["activated_account"] == "Shop One" and activated["activated_at"]
     for code in codes:
-        for variant in _variants(code):
+        for variant in code_variants(code):
             assert variant not in body
 
 
@@ -427,7 +456,7 @@ def test_export_follows_the_filters(reseller, issue):
 def test_detail_shows_the_history(reseller, issue, customer):
     [code] = issue(reference="Desk 4")
     [key_id] = key_ids([code])
-    activate(customer, code)
+    redeem(customer, code)
     html = browser_for(reseller).get(f"/partner/keys/{key_id}/").content.decode()
     assert hint_of(code) in html and "Desk 4" in html
     assert 'data-action="key.issued"' in html and 'data-action="key.activated"' in html
@@ -439,8 +468,12 @@ def test_detail_shows_the_history(reseller, issue, customer):
 def test_revoke_with_a_reason(reseller, issue):
     [key_id] = key_ids(issue())
     client = browser_for(reseller)
-    assert client.post(f"/partner/keys/{key_id}/revoke/", {"reason": "  "}, HTTP_HX_REQUEST="true").content.decode().count(
-        "Reason is required") == 1
+    assert (
+        client.post(f"/partner/keys/{key_id}/revoke/", {"reason": "  "}, HTTP_HX_REQUEST="true")
+        .content.decode()
+        .count("Reason is required")
+        == 1
+    )
     assert ActivationKey.objects.get(pk=key_id).status == "available"
     response = client.post(f"/partner/keys/{key_id}/revoke/", {"reason": "Order cancelled"}, HTTP_HX_REQUEST="true")
     assert response["HX-Redirect"] == f"/partner/keys/{key_id}/"
@@ -463,7 +496,7 @@ def test_revoke_without_javascript_redirects_with_a_message(reseller, issue):
 def test_an_activated_key_cannot_be_revoked(reseller, issue, customer):
     [code] = issue()
     [key_id] = key_ids([code])
-    activate(customer, code)
+    redeem(customer, code)
     client = browser_for(reseller)
     response = client.post(f"/partner/keys/{key_id}/revoke/", {"reason": "too late"}, HTTP_HX_REQUEST="true")
     assert "has been activated and can no longer be revoked" in response.content.decode()
@@ -528,8 +561,8 @@ def test_api_tokens_shown_once_and_revocable(reseller):
 def test_dashboard_counts_per_package_and_chart(reseller, issue, customer):
     pos = issue(quantity=3)
     ints = issue(product="int", tier="starter", quantity=2)
-    activate(customer, pos[0])
-    activate(customer, ints[0], product="int")
+    redeem(customer, pos[0])
+    redeem(customer, ints[0], product="int")
     revoke_key(key=ActivationKey.objects.get(pk=key_ids([pos[1]])[0]), reason="x", actor=reseller.user)
     html = browser_for(reseller).get("/partner/").content.decode()
     pos_row = re.search(r'<tr data-package="pos">(.*?)</tr>', html, re.S).group(1)

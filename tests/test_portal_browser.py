@@ -5,39 +5,13 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from fiscobridge.keys.codes import generate_code
-from tests.conftest import PASSWORD
-from tests.test_certificates import PASSWORD as PFX_PASSWORD
-from tests.test_certificates import new_pfx
+from tests.factories import PFX_PASSWORD, activate, assert_not_reloaded, grant, log_in, mark_page, new_pfx
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 VECTORS = json.loads((Path(__file__).parent / "key_vectors.json").read_text())
-
-
-def log_in(page: Page, live_server, persona) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Email").fill(persona.user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="POS Manager")).to_be_visible()
-
-
-def grant_pos_seats(persona, issue, seats=2):
-    from tests.conftest import post_json
-
-    [code] = issue(seats=seats)
-    assert post_json(persona.client, "/api/v1/keys/activate", {"key": code, "product": "pos"}).status_code == 201
-
-
-def mark_page(page: Page) -> None:
-    """A marker that survives only as long as no full page load happens."""
-    page.evaluate("window.__noReload = true")
-
-
-def assert_not_reloaded(page: Page) -> None:
-    assert page.evaluate("window.__noReload === true")
 
 
 def test_login_shows_the_sidebar(page, live_server, customer):
@@ -60,7 +34,10 @@ def test_activate_a_pos_key_end_to_end(page, live_server, customer, issue):
     mark_page(page)
     page.get_by_role("button", name="Upgrade Plan").click()
     modal = page.get_by_role("dialog", name="Upgrade Plan")
-    purchase, activate_card = modal.get_by_role("heading", name="Purchase Seats"), modal.get_by_role("heading", name="Activate Key")
+    purchase, activate_card = (
+        modal.get_by_role("heading", name="Purchase Seats"),
+        modal.get_by_role("heading", name="Activate Key"),
+    )
     expect(purchase).to_be_visible()
     expect(activate_card).to_be_visible()
     # Side by side: the two cards' headings share a row.
@@ -157,7 +134,7 @@ def test_lockout_tells_when_to_try_again(page, live_server, customer):
 
 
 def test_upload_and_revoke_a_certificate(page, live_server, customer, issue, tmp_path):
-    grant_pos_seats(customer, issue, seats=1)
+    grant(customer, issue, seats=1)
     pfx = tmp_path / "store.pfx"
     pfx.write_bytes(new_pfx(org="Tienda Norte SA", unit="Caja 3"))
     log_in(page, live_server, customer)
@@ -214,11 +191,9 @@ def test_create_and_remove_a_connection(page, live_server, customer):
 
 
 def test_subscriptions_page_rows(page, live_server, customer, issue):
-    grant_pos_seats(customer, issue, seats=4)
-    from tests.conftest import post_json
-
+    grant(customer, issue, seats=4)
     [int_code] = issue(product="int", tier="scale", seats=2)
-    post_json(customer.client, "/api/v1/keys/activate", {"key": int_code, "product": "int"})
+    activate(customer, int_code, "int")
     log_in(page, live_server, customer)
     page.get_by_role("link", name="Subscriptions").click()
     pos_panel = page.get_by_role("region", name="Cloud POS")
@@ -276,9 +251,7 @@ def test_escape_closes_the_dialog(page, live_server, customer):
 
 def test_the_browser_check_agrees_with_python_on_every_vector(page, live_server, db):
     page.goto(f"{live_server.url}/login/")
-    results = page.evaluate(
-        "vectors => vectors.map(v => FiscoKey.parse(v.input, v.page))", VECTORS
-    )
+    results = page.evaluate("vectors => vectors.map(v => FiscoKey.parse(v.input, v.page))", VECTORS)
     for vector, result in zip(VECTORS, results, strict=True):
         if vector["valid"]:
             assert result == {"ok": True, "product": result["product"], "canonical": vector["canonical"]}, vector

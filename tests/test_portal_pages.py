@@ -5,18 +5,27 @@ from django.test import Client
 
 from fiscobridge.audit.models import Event
 from fiscobridge.keys.codes import generate_code
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD, browser_for, redeem
 
-PAGES = ["/pos/", "/pos/seats/", "/pos/certificates/", "/pos/buy/", "/integrations/", "/integrations/usage/",
-         "/billing/subscriptions/", "/activity/", "/tokens/"]
-POSTS = ["/pos/certificates/upload/", "/pos/certificates/revoke/", "/integrations/connections/",
-         "/integrations/connections/remove/", "/keys/validate/", "/keys/activate/"]
-
-
-def browser_for(persona) -> Client:
-    client = Client()
-    client.force_login(persona.user)
-    return client
+PAGES = [
+    "/pos/",
+    "/pos/seats/",
+    "/pos/certificates/",
+    "/pos/buy/",
+    "/integrations/",
+    "/integrations/usage/",
+    "/billing/subscriptions/",
+    "/activity/",
+    "/tokens/",
+]
+POSTS = [
+    "/pos/certificates/upload/",
+    "/pos/certificates/revoke/",
+    "/integrations/connections/",
+    "/integrations/connections/remove/",
+    "/keys/validate/",
+    "/keys/activate/",
+]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -49,7 +58,9 @@ def test_partners_and_staff_are_not_customers(reseller, staff, path):
 def test_another_accounts_connection_is_not_found(customer, outsider):
     from fiscobridge.integrations.services import create_connection
 
-    connection = create_connection(account=customer.account, actor=customer.user, type="xero", tier="trial", name="Books")
+    connection = create_connection(
+        account=customer.account, actor=customer.user, type="xero", tier="trial", name="Books"
+    )
     response = browser_for(outsider).post("/integrations/connections/remove/", {"uid": connection.uid})
     assert response.status_code == 404
     connection.refresh_from_db()
@@ -82,7 +93,11 @@ def test_password_reset_sends_a_working_link(customer, mailoutbox):
     path = link.split("testserver", 1)[1]
     form = client.get(path, follow=True)
     assert b"Set a new password" in form.content
-    done = client.post(form.redirect_chain[-1][0], {"new_password1": "a-brand-new-pass-42", "new_password2": "a-brand-new-pass-42"}, follow=True)
+    done = client.post(
+        form.redirect_chain[-1][0],
+        {"new_password1": "a-brand-new-pass-42", "new_password2": "a-brand-new-pass-42"},
+        follow=True,
+    )
     assert b"Password saved" in done.content
     relog = Client().post("/login/", {"username": customer.user.email, "password": "a-brand-new-pass-42"})
     assert relog.status_code == 302
@@ -162,10 +177,9 @@ def test_upload_page_refuses_a_file_over_one_megabyte(customer, issue):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from fiscobridge.pos.models import Certificate
-    from tests.conftest import post_json
 
     [code] = issue(seats=1)
-    post_json(customer.client, "/api/v1/keys/activate", {"key": code, "product": "pos"})
+    redeem(customer, code)
     big = SimpleUploadedFile("big.pfx", b"\x30" * (1024 * 1024 + 10), "application/x-pkcs12")
     response = browser_for(customer).post("/pos/certificates/upload/", {"file": big, "password": "x"})
     assert b"larger than 1 MB" in response.content and b'data-error-code="certificate_too_large"' in response.content

@@ -1,6 +1,6 @@
 """Subscriptions (SPEC 3, 2.7): calendar months, derived status, renewal, capacity, void."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -9,11 +9,11 @@ from fiscobridge.core.clock import add_months
 from fiscobridge.keys.models import ActivationKey
 from fiscobridge.keys.services import void_key
 from fiscobridge.subscriptions.models import Subscription
-from tests.conftest import post_json
+from tests.factories import activate, validate
 
 
 def utc(*args):
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -31,14 +31,6 @@ def utc(*args):
 )
 def test_calendar_months_clamp_to_the_month_end(start, months, end):
     assert add_months(start, months) == end
-
-
-def activate(persona, code, product="pos", **extra):
-    return post_json(persona.client, "/api/v1/keys/activate", {"key": code, "product": product, **extra})
-
-
-def validate(persona, code, product="pos"):
-    return post_json(persona.client, "/api/v1/keys/validate", {"key": code, "product": product})
 
 
 def test_status_is_derived_from_dates(customer, issue):
@@ -61,12 +53,14 @@ def test_renewal_starts_when_the_current_subscription_ends(customer, issue):
         current = activate(customer, first).json()["subscription"]
         clock.shift(timedelta(days=100))
         preview = validate(customer, second).json()
-        assert preview["renewal_options"] == [{
-            "subscription_id": current["id"],
-            "current_expires_at": current["expires_at"],
-            "starts_at": current["expires_at"],
-            "expires_at": "2028-07-31T10:00:00Z",
-        }]
+        assert preview["renewal_options"] == [
+            {
+                "subscription_id": current["id"],
+                "current_expires_at": current["expires_at"],
+                "starts_at": current["expires_at"],
+                "expires_at": "2028-07-31T10:00:00Z",
+            }
+        ]
         renewed = activate(customer, second, renew=current["id"]).json()["subscription"]
         assert renewed["status"] == "scheduled"
         assert renewed["started_at"] == current["expires_at"]  # no prepaid day lost
@@ -77,7 +71,8 @@ def test_renewal_starts_when_the_current_subscription_ends(customer, issue):
         summary = customer.client.get("/api/v1/subscriptions").json()["pos"]
         assert summary["seats_total"] == 3
         assert {s["id"]: s["status"] for s in summary["subscriptions"]} == {
-            current["id"]: "expired", renewed["id"]: "active",
+            current["id"]: "expired",
+            renewed["id"]: "active",
         }
 
 
@@ -98,11 +93,17 @@ def test_a_renewal_can_itself_be_renewed_but_a_subscription_only_once(customer, 
 
 def test_renewal_only_of_the_same_product_and_tier(customer, outsider, issue):
     [pos] = issue()
-    [starter, growth, starter2] = issue(product="int", tier="starter") + issue(product="int", tier="growth") + issue(product="int", tier="starter")
+    [starter, growth, starter2] = (
+        issue(product="int", tier="starter")
+        + issue(product="int", tier="growth")
+        + issue(product="int", tier="starter")
+    )
     pos_sub = activate(customer, pos).json()["subscription"]
     starter_sub = activate(customer, starter, product="int").json()["subscription"]
     assert validate(customer, growth, product="int").json()["renewal_options"] == []
-    assert [o["subscription_id"] for o in validate(customer, starter2, product="int").json()["renewal_options"]] == [starter_sub["id"]]
+    assert [o["subscription_id"] for o in validate(customer, starter2, product="int").json()["renewal_options"]] == [
+        starter_sub["id"]
+    ]
     for bad in (pos_sub["id"], 999999):
         response = activate(customer, growth, product="int", renew=bad)
         assert response.json()["error"]["code"] == "invalid_renewal"
@@ -149,19 +150,27 @@ def test_seats_used_count_active_certificates_and_connections(customer, issue):
 
     [code] = issue(seats=3)
     activate(customer, code)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for i, status in enumerate(["active", "active", "revoked"]):
-        Certificate.objects.create(account=customer.account, uid=f"c{i}", serial=str(i), fingerprint=f"f{i}",
-                                   not_before=now, not_after=now + timedelta(days=90), status=status,
-                                   revoked_at=now if status == "revoked" else None)
+        Certificate.objects.create(
+            account=customer.account,
+            uid=f"c{i}",
+            serial=str(i),
+            fingerprint=f"f{i}",
+            not_before=now,
+            not_after=now + timedelta(days=90),
+            status=status,
+            revoked_at=now if status == "revoked" else None,
+        )
     Connection.objects.create(account=customer.account, uid="k1", type="xero", tier="trial", name="Books")
     summary = customer.client.get("/api/v1/subscriptions").json()
     assert summary["pos"]["seats_used"] == 2
     assert summary["int"]["trial"]["seats_used"] == 1
 
 
-def test_void_tells_the_customer_and_the_partner(customer, reseller, staff, issue, mailoutbox,
-                                                 django_capture_on_commit_callbacks):
+def test_void_tells_the_customer_and_the_partner(
+    customer, reseller, staff, issue, mailoutbox, django_capture_on_commit_callbacks
+):
     [code] = issue(seats=2)
     activate(customer, code)
     mailoutbox.clear()

@@ -8,10 +8,9 @@ from django.test import Client
 from fiscobridge.accounts.models import ApiToken
 from fiscobridge.accounts.services import revoke_api_token
 from fiscobridge.audit.models import Event
-from fiscobridge.keys.codes import ALPHABET, is_valid_body
 from fiscobridge.keys.models import ActivationKey, KeyBatch, KeyStatus, RedeemAttempt
 from fiscobridge.subscriptions.models import Subscription
-from tests.conftest import PASSWORD, post_json
+from tests.factories import PASSWORD, activate, assert_error, post_json, revoke_url, unknown_code
 
 VALIDATE = "/api/v1/keys/validate"
 ACTIVATE = "/api/v1/keys/activate"
@@ -22,15 +21,6 @@ LOOKUP = "/api/v1/partner/keys/lookup"
 CUSTOMER_ENDPOINTS = ["validate", "activate", "subscriptions"]
 PARTNER_ENDPOINTS = ["issue", "list", "lookup", "revoke"]
 ALL_ENDPOINTS = CUSTOMER_ENDPOINTS + PARTNER_ENDPOINTS
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def revoke_url(key_id) -> str:
-    return f"/api/v1/partner/keys/{key_id}/revoke"
 
 
 def call(client: Client, endpoint: str, *, code: str = "", key_id: int = 0, **extra):
@@ -52,18 +42,6 @@ def call(client: Client, endpoint: str, *, code: str = "", key_id: int = 0, **ex
     raise AssertionError(endpoint)
 
 
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, (response.status_code, response.content[:300])
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert list(body) == ["error"]
-    assert set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    assert isinstance(body["error"]["details"], dict)
-    return body["error"]
-
-
 def world() -> dict:
     return {
         "keys": list(ActivationKey.objects.order_by("pk").values_list("pk", "status", "activated_account_id")),
@@ -72,29 +50,6 @@ def world() -> dict:
         "attempts": RedeemAttempt.objects.count(),
         "events": Event.objects.count(),
     }
-
-
-def unknown_code_like(code: str) -> str:
-    """A well-formed key that nobody issued: same prefix, another body with a valid check character."""
-    body = code.replace("-", "")[3:]
-    body = ALPHABET[(ALPHABET.index(body[0]) + 1) % len(ALPHABET)] + body[1:11]
-    body += next(c for c in ALPHABET if is_valid_body(body + c))
-    return f"{code[:3]}-{body[:4]}-{body[4:8]}-{body[8:]}"
-
-
-def activate(persona, code: str, product: str = "pos"):
-    return post_json(persona.client, ACTIVATE, {"key": code, "product": product})
-
-
-@pytest.fixture
-def code(issue):
-    """An available key of `reseller` (partner A)."""
-    return issue()[0]
-
-
-@pytest.fixture
-def key_row(code):
-    return ActivationKey.objects.get()
 
 
 # --- partner against partner: 404, never 403 --------------------------------------------------
@@ -117,7 +72,9 @@ def test_revoking_another_partners_key_looks_like_revoking_a_key_that_does_not_e
 
 
 @pytest.mark.parametrize("state", ["activated", "revoked"])
-def test_partner_gets_404_not_409_for_another_partners_used_key(reseller, other_reseller, customer, key_row, code, state):
+def test_partner_gets_404_not_409_for_another_partners_used_key(
+    reseller, other_reseller, customer, key_row, code, state
+):
     if state == "activated":
         assert activate(customer, code).status_code == 201
     else:
@@ -132,7 +89,7 @@ def test_partner_cannot_look_up_another_partners_key(reseller, other_reseller, c
     before = world()
     theirs = call(other_reseller.client, "lookup", code=code)
     assert_error(theirs, 404, "not_found")
-    missing = call(other_reseller.client, "lookup", code=unknown_code_like(code))
+    missing = call(other_reseller.client, "lookup", code=unknown_code(code))
     assert theirs.json() == missing.json()  # no oracle: the same answer as for a key nobody issued
     assert code not in theirs.content.decode()
     assert world() == before
@@ -154,8 +111,14 @@ def test_partner_list_shows_only_its_own_keys(reseller, other_reseller, issue):
 def test_partner_list_filters_never_reach_another_partners_keys(reseller, other_reseller, issue):
     issue(quantity=2, reference="acme order 1")
     key = ActivationKey.objects.filter(partner=reseller.partner).first()
-    for params in ({"batch": key.batch_id}, {"q": key.last_group}, {"q": "acme"}, {"status": "available"},
-                   {"product": "pos"}, {"limit": 200}):
+    for params in (
+        {"batch": key.batch_id},
+        {"q": key.last_group},
+        {"q": "acme"},
+        {"status": "available"},
+        {"product": "pos"},
+        {"limit": 200},
+    ):
         response = other_reseller.client.get(PARTNER_KEYS, params)
         assert response.status_code == 200, params
         assert response.json() == {"items": [], "next_cursor": None}, params
@@ -279,7 +242,7 @@ def test_outsider_using_a_key_the_customer_activated_gets_not_available(customer
     assert error["message"] == "This activation key is not available"
     assert code not in response.content.decode()
     # Exactly the answer for a key that never existed: nobody learns it was used elsewhere.
-    never = post_json(outsider.client, url, {"key": unknown_code_like(code), "product": "pos"})
+    never = post_json(outsider.client, url, {"key": unknown_code(code), "product": "pos"})
     assert never.json() == response.json()
     assert Subscription.objects.filter(account=outsider.account).count() == 0
     assert RedeemAttempt.objects.filter(account=outsider.account, failed=True).count() == 2

@@ -2,6 +2,7 @@
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 
@@ -12,11 +13,17 @@ def load_or_create_secret(path: Path) -> str:
     except FileNotFoundError:
         pass
     value = secrets.token_urlsafe(48)
-    # O_EXCL: when two processes start at once, one writes and the other reads its value.
+    # Written in full to a private temporary file, then linked into place: the secret appears
+    # whole or not at all, and of two processes starting at once exactly one link succeeds; the
+    # other reads the winner's value (never an empty file, as O_EXCL on the final name allowed).
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return path.read_text().strip()
+    finally:
+        os.unlink(temporary)
     return value
