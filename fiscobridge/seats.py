@@ -1,6 +1,8 @@
 """Seats per product and Integrations tier: total (subscriptions), used (certificates,
-connections) and what follows from the two. The one place where these figures are assembled:
-page headers, the API, billing's seat changes and the staff admin all read them here.
+connections) and what follows from the two. The one place where these figures are assembled
+for people and callers: page headers, the API, billing's seat changes and the staff admin all
+read them here. The seat checks under the account lock (`pos.services`, `integrations.services`)
+and the redemption preview sit below this layer; they use the same capacity and usage functions.
 
 Cloud POS seats are used by active certificates; Integrations seats by active connections of
 their own tier. The free trial is a row of its own while it applies (SPEC 3).
@@ -10,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from fiscobridge.core import clock
+from fiscobridge.integrations.models import ConnectionTier
 from fiscobridge.integrations.usage import active_connections_by_tier
 from fiscobridge.pos.usage import active_certificate_count
 from fiscobridge.subscriptions.capacity import (
@@ -19,8 +22,6 @@ from fiscobridge.subscriptions.capacity import (
     trial_allowance,
 )
 from fiscobridge.subscriptions.models import Product, Tier
-
-TRIAL = "trial"
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,13 @@ def int_seats(account, at: datetime | None = None) -> IntegrationsSeats:
     tiers = {tier.value: Seats(tier.label, tier.value, capacity[tier.value], used.get(tier.value, 0)) for tier in Tier}
     allowance = trial_allowance(capacity)
     trial = None
-    if allowance is not None or used.get(TRIAL):
-        trial = Seats("Free trial", TRIAL, allowance.connections if allowance else 0, used.get(TRIAL, 0))
+    if allowance is not None or used.get(ConnectionTier.TRIAL):
+        trial = Seats(
+            "Free trial",
+            ConnectionTier.TRIAL,
+            allowance.connections if allowance else 0,
+            used.get(ConnectionTier.TRIAL, 0),
+        )
     return IntegrationsSeats(tiers=tiers, trial=trial, trial_allowance=allowance)
 
 

@@ -7,9 +7,12 @@ from ninja import Field, Schema
 from pydantic import StrictInt, field_validator
 
 from fiscobridge.core.clock import parse_deadline
+from fiscobridge.integrations.models import ConnectionTier, ConnectionType
+from fiscobridge.pos.models import CertificateDisplayStatus
+from fiscobridge.subscriptions.models import Product, Tier
 
-ProductIn = Literal["pos", "int"]
-TierIn = Literal["starter", "growth", "scale"]
+ProductIn = Literal[tuple(Product.values)]
+TierIn = Literal[tuple(Tier.values)]
 
 
 class ErrorBody(Schema):
@@ -168,8 +171,8 @@ class RevokeIn(Schema):
 
 
 # Integrations connections (SPEC 4.2)
-ConnectionTypeIn = Literal["xero", "zoho_books", "custom"]
-ConnectionTierIn = Literal["starter", "growth", "scale", "trial"]
+ConnectionTypeIn = Literal[tuple(ConnectionType.values)]
+ConnectionTierIn = Literal[tuple(ConnectionTier.values)]
 
 
 class ConnectionIn(Schema):
@@ -200,7 +203,7 @@ class InvoiceUsageIn(Schema):
 
 
 # Cloud POS certificates (SPEC 4.1)
-CertificateStatusIn = Literal["active", "revoked", "expired"]
+CertificateStatusIn = Literal[tuple(CertificateDisplayStatus.values)]
 EntitlementReason = Literal["ok", "revoked", "certificate_expired", "no_active_subscription", "over_seat_limit"]
 
 

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET, require_POST
 from fiscobridge.billing.config import purchase_options
 from fiscobridge.core.errors import DomainError, NotFound
 from fiscobridge.core.net import client_ip
+from fiscobridge.integrations.models import ConnectionType
 from fiscobridge.integrations.queries import (
     connections_for_account,
     get_connection_for_account,
@@ -18,8 +19,6 @@ from fiscobridge.seats import int_seats
 from fiscobridge.web.access import customer_page
 from fiscobridge.web.errors import error_context
 
-TYPES = [("xero", "Xero"), ("zoho_books", "Zoho Books"), ("custom", "Custom system")]
-
 
 def _context(account) -> dict:
     connections = list(connections_for_account(account, status="active"))
@@ -29,7 +28,7 @@ def _context(account) -> dict:
     return {
         "int_rows": tiers,
         "rows": rows,
-        "types": TYPES,
+        "types": ConnectionType.choices,
         "tier_choices": [(t.package, t.label, t.available) for t in tiers],
         "can_create": any(t.available for t in tiers),
     }

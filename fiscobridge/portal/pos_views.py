@@ -10,6 +10,7 @@ from fiscobridge.core.errors import DomainError, NotFound
 from fiscobridge.core.net import client_ip
 from fiscobridge.pos.entitlement import entitlements_for_account
 from fiscobridge.pos.errors import InvalidCertificateFile
+from fiscobridge.pos.models import CertificateDisplayStatus
 from fiscobridge.pos.queries import (
     certificates_for_account,
     get_certificate_for_account,
@@ -20,8 +21,6 @@ from fiscobridge.subscriptions.capacity import pos_capacity
 from fiscobridge.web.access import customer_page
 from fiscobridge.web.errors import error_context
 
-STATUSES = ["active", "expired", "revoked"]
-
 
 def _filters(request) -> dict:
     # Reads and, on an upload or revoke, the form that carried the list's filters along.
@@ -30,7 +29,7 @@ def _filters(request) -> dict:
     return {
         "taxpayer": data.get("taxpayer", "").strip()[:100],
         "location": data.get("location", "").strip()[:100],
-        "status": status if status in STATUSES else "",
+        "status": status if status in CertificateDisplayStatus.values else "",
     }
 
 
@@ -45,7 +44,7 @@ def _table_context(account, filters: dict) -> dict:
     )
     rights = entitlements_for_account(account)
     rows = [{"certificate": c, "entitlement": rights.get(c.pk)} for c in certificates]
-    return {"rows": rows, "filters": filters, "statuses": STATUSES}
+    return {"rows": rows, "filters": filters, "statuses": CertificateDisplayStatus.values}
 
 
 def _upload_block_reason(account, seats) -> str:

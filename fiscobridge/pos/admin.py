@@ -4,12 +4,12 @@ fields are whitelisted); revoking goes through the service, which frees the seat
 from django.contrib import admin
 
 from fiscobridge.core.admin import DisplayStatusFilter, ReadOnlyAdmin, confirmed_action
-from fiscobridge.pos.models import DISPLAY_STATUSES, Certificate
+from fiscobridge.pos.models import Certificate, CertificateDisplayStatus
 from fiscobridge.pos.services import revoke_certificate
 
 
 class CertificateStatusFilter(DisplayStatusFilter):
-    statuses = DISPLAY_STATUSES
+    statuses = CertificateDisplayStatus.values
 
 
 @admin.register(Certificate)

@@ -10,8 +10,13 @@ class CertificateStatus(models.TextChoices):
     REVOKED = "revoked"
 
 
-# What lists show: the stored status, with `expired` derived from notAfter (never stored).
-DISPLAY_STATUSES = ("active", "revoked", "expired")
+class CertificateDisplayStatus(models.TextChoices):
+    """What lists show, in this order everywhere: the stored status, with `expired` derived from
+    notAfter (never stored)."""
+
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"  # still active (it holds its seat) but past notAfter: it may not sign
+    REVOKED = "revoked", "Revoked"
 
 
 class CertificateQuerySet(models.QuerySet):
@@ -24,13 +29,12 @@ class CertificateQuerySet(models.QuerySet):
 
     def with_display_status(self, status: str, at=None):
         moment = at or clock.now()
-        if status == "revoked":
-            return self.filter(status=CertificateStatus.REVOKED)
-        if status == "expired":
-            return self.filter(status=CertificateStatus.ACTIVE, not_after__lte=moment)
-        if status == "active":
-            return self.filter(status=CertificateStatus.ACTIVE, not_after__gt=moment)
-        raise ValueError(f"unknown certificate status {status!r}")
+        filters = {
+            CertificateDisplayStatus.ACTIVE: Q(status=CertificateStatus.ACTIVE, not_after__gt=moment),
+            CertificateDisplayStatus.EXPIRED: Q(status=CertificateStatus.ACTIVE, not_after__lte=moment),
+            CertificateDisplayStatus.REVOKED: Q(status=CertificateStatus.REVOKED),
+        }
+        return self.filter(filters[CertificateDisplayStatus(status)])  # an unknown status: ValueError
 
     def in_seat_order(self):
         """The order of SPEC 4.1: the first `capacity` active certificates may sign."""
@@ -85,8 +89,8 @@ class Certificate(models.Model):
 
     def display_status_at(self, moment) -> str:
         if self.status == CertificateStatus.REVOKED:
-            return "revoked"
-        return "expired" if self.is_expired_at(moment) else "active"
+            return CertificateDisplayStatus.REVOKED
+        return CertificateDisplayStatus.EXPIRED if self.is_expired_at(moment) else CertificateDisplayStatus.ACTIVE
 
     @property
     def display_status(self) -> str:

@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 
 from fiscobridge.core.errors import InvalidInput
 from fiscobridge.pos.errors import CertificateNotFound
-from fiscobridge.pos.models import DISPLAY_STATUSES, Certificate
+from fiscobridge.pos.models import Certificate, CertificateDisplayStatus
 
 # Lists and look-ups never need the encrypted file and password; load them only on access.
 _SECRETS = ("file_encrypted", "password_encrypted")
@@ -34,7 +34,8 @@ def certificates_for_account(account, *, taxpayer=None, location=None, status=No
     if location:
         certificates = certificates.filter(location__icontains=location.strip())
     if status:
-        if status not in DISPLAY_STATUSES:
-            raise InvalidInput(f"Status must be one of: {', '.join(DISPLAY_STATUSES)}", details={"field": "status"})
+        if status not in CertificateDisplayStatus.values:
+            statuses = ", ".join(CertificateDisplayStatus.values)
+            raise InvalidInput.for_field("status", f"Status must be one of: {statuses}")
         certificates = certificates.with_display_status(status)
     return certificates.in_seat_order()

@@ -3,4 +3,3 @@ from django.apps import AppConfig
 
 class StaffConfig(AppConfig):
     name = "fiscobridge.staff"
-    verbose_name = "Tenants"
