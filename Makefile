@@ -24,6 +24,8 @@ $(BIN)/.installed-dev: pyproject.toml $(BIN)/.installed
 install: $(BIN)/.installed
 install-dev: $(BIN)/.installed-dev
 
+# E-mail links point where `make run` serves, unless PUBLIC_BASE_URL says otherwise.
+run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: install
 	$(BIN)/fiscobridge manage migrate --no-input -v 0
 	$(BIN)/fiscobridge demo
