@@ -9,17 +9,27 @@ export FISCOBRIDGE_DATA_DIR ?= $(CURDIR)/var
 # PostgreSQL for the second test pass: TEST_DATABASE_URL, else the local server.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run test test-sqlite test-postgres lint format bench install install-dev clean
+.PHONY: run test test-sqlite test-postgres lint format bench lock install install-dev clean
 
-$(BIN)/.installed: pyproject.toml
+# Installs exactly the versions in the lock files (made from pyproject.toml by `make lock`),
+# then the project itself without resolving anything again.
+$(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(BIN)/.installed-dev: pyproject.toml $(BIN)/.installed
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(BIN)/.installed-dev: requirements-dev.lock $(BIN)/.installed
+	$(BIN)/pip install --quiet -r requirements-dev.lock
 	touch $@
+
+# After changing a dependency in pyproject.toml: pin the newest versions that fit, for both files
+# (the dev file is constrained by the runtime one, so the two never disagree).
+lock: install
+	$(BIN)/pip install --quiet uv==0.13.9
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 -o requirements.lock -q
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -c requirements.lock -o requirements-dev.lock -q
 
 install: $(BIN)/.installed
 install-dev: $(BIN)/.installed-dev
