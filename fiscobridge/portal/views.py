@@ -3,8 +3,7 @@
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET
 
 from fiscobridge.audit.actions import action_label
 from fiscobridge.audit.models import Event
@@ -13,7 +12,7 @@ from fiscobridge.billing.queries import has_stripe_customer
 from fiscobridge.seats import int_seats, pos_seats
 from fiscobridge.subscriptions.models import Product, Source, Status, Subscription, Tier
 from fiscobridge.web.access import customer_page
-from fiscobridge.web.tokens import revoke_own_token, tokens_page
+from fiscobridge.web.tokens import token_views
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -114,17 +113,7 @@ def activity(request, account):
     return render(request, "portal/activity.html", {"active_nav": "activity", "page": page, "rows": rows})
 
 
-@never_cache  # a new token is shown in this answer
-@require_http_methods(["GET", "POST"])
-@customer_page
-def api_tokens(request, account):
-    return tokens_page(request, template="portal/tokens.html")
-
-
-@require_POST
-@customer_page
-def revoke_token(request, account, token_id: int):
-    return revoke_own_token(request, token_id, back_to="api_tokens")
+api_tokens, revoke_token = token_views(customer_page, template="portal/tokens.html", back_to="api_tokens")
 
 
 def not_found(request, exception=None):

@@ -3,6 +3,8 @@
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
 
 from fiscobridge.accounts.models import ApiToken
 from fiscobridge.accounts.services import create_api_token, revoke_api_token
@@ -29,3 +31,21 @@ def revoke_own_token(request: HttpRequest, token_id: int, *, back_to: str) -> Ht
     revoke_api_token(token=token, actor=request.user)
     messages.success(request, f"Token “{token.name}” revoked.")
     return redirect(back_to)
+
+
+def token_views(page, *, template: str, back_to: str):
+    """The two views of one portal's API tokens page, behind that portal's `page` decorator
+    (`customer_page` or `partner_page`): the list with its create form, and revoking one."""
+
+    @never_cache  # a new token is shown in this answer
+    @require_http_methods(["GET", "POST"])
+    @page
+    def api_tokens(request, tenant):
+        return tokens_page(request, template=template)
+
+    @require_POST
+    @page
+    def revoke_token(request, tenant, token_id: int):
+        return revoke_own_token(request, token_id, back_to=back_to)
+
+    return api_tokens, revoke_token
