@@ -9,7 +9,7 @@ from django.test import Client
 from fiscobridge.accounts.services import create_api_token
 from fiscobridge.audit.models import Event
 from fiscobridge.keys.codes import generate_code
-from fiscobridge.keys.models import Lockout
+from fiscobridge.keys.models import FailureCounter
 from tests.factories import bearer_client, post_json
 
 ACTIVATE = "/api/v1/keys/activate"
@@ -106,7 +106,7 @@ def test_rows_two_to_four_never_count(customer, issue, mistake):
         fail(customer.client, 4)
         [fresh] = issue()
         assert attempt(customer.client, fresh).status_code == 201
-    assert not Lockout.objects.exists()
+    assert not FailureCounter.objects.filter(locked_until__isnull=False).exists()
 
 
 def test_a_success_does_not_clear_earlier_failures(customer, issue):

@@ -1,25 +1,33 @@
 """Failed-attempt limits for validate and activate (SPEC 2.6).
 
 Three layers, each a setting: the session (or API token), the customer account and the client
-IP. Only `not_available` answers count as failures. A layer that reaches its limit writes a
-Lockout row; every later attempt checks those rows before anything else.
+IP. Only `not_available` answers count as failures. Each scope has one FailureCounter row:
 
-- session: N failures since its previous lock ended → locked for a fixed time from the Nth;
-- account and IP: N failures within a sliding window → locked until the window allows again,
-  i.e. until the Nth most recent failure leaves the window.
+- session: N failures in its window (1 hour) → locked for a fixed time from the N-th;
+- account and IP: N failures within the window that starts at the first of them → locked until
+  that window ends ("until the window allows again");
+- a window that ended, or a lock that ended, starts a new window with the next failure.
+
+Exactness under concurrency: a failure first takes the row locks of its three counters (one
+upsert, in the fixed order session, account, IP, so two requests never wait on each other in a
+circle), then counts itself only if no layer has reached its limit. Whichever request comes after
+the N-th failure of a layer sees the limit and is answered `too_many_attempts` instead, on any
+number of app servers sharing the database. While a scope is locked its attempts are counted
+(`refused`), not stored one row each.
 """
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Max, Q
+from django.db.models import F, Q
 
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
+from fiscobridge.keys import hot_sql
 from fiscobridge.keys.errors import TooManyAttempts
-from fiscobridge.keys.models import Lockout, RedeemAttempt
+from fiscobridge.keys.models import FailureCounter, LockScope
 
 
 @dataclass(frozen=True)
@@ -32,28 +40,84 @@ class Requester:
     ip: str
 
 
-def _scopes(requester: Requester) -> list[tuple[str, str]]:
-    return [("session", requester.session_scope), ("account", str(requester.account.pk)), ("ip", requester.ip)]
+@dataclass(frozen=True)
+class ScopeRule:
+    scope: str
+    key: str
+    limit: int
+    window: timedelta
+    lock: timedelta | None  # None: locked until the window ends
+
+
+def _rules(requester: Requester) -> list[ScopeRule]:
+    """The three layers, in the order their counters are locked."""
+    return [
+        ScopeRule(
+            LockScope.SESSION,
+            requester.session_scope,
+            settings.REDEEM_SESSION_FAILURE_LIMIT,
+            timedelta(seconds=settings.REDEEM_SESSION_WINDOW_SECONDS),
+            timedelta(seconds=settings.REDEEM_SESSION_LOCK_SECONDS),
+        ),
+        ScopeRule(
+            LockScope.ACCOUNT,
+            str(requester.account.pk),
+            settings.REDEEM_ACCOUNT_FAILURE_LIMIT,
+            timedelta(seconds=settings.REDEEM_ACCOUNT_WINDOW_SECONDS),
+            None,
+        ),
+        ScopeRule(
+            LockScope.IP,
+            requester.ip,
+            settings.REDEEM_IP_FAILURE_LIMIT,
+            timedelta(seconds=settings.REDEEM_IP_WINDOW_SECONDS),
+            None,
+        ),
+    ]
+
+
+def _too_many(until: datetime, moment: datetime) -> TooManyAttempts:
+    return TooManyAttempts(retry_after=max(1, math.ceil((until - moment).total_seconds())))
+
+
+def _refuse(counter_ids: list[int], until: datetime, moment: datetime) -> TooManyAttempts:
+    FailureCounter.objects.filter(pk__in=counter_ids).update(refused=F("refused") + 1)
+    return _too_many(until, moment)
 
 
 def ensure_not_locked(requester: Requester) -> None:
+    """SPEC 2.5 row 1, in one read of the requester's three counters (and a count when locked)."""
     moment = clock.now()
     match = Q()
-    for scope, key in _scopes(requester):
-        match |= Q(scope=scope, scope_key=key)
-    until = Lockout.objects.filter(match, until__gt=moment).aggregate(u=Max("until"))["u"]
-    if until is not None:
-        raise TooManyAttempts(retry_after=max(1, math.ceil((until - moment).total_seconds())))
+    for rule in _rules(requester):
+        match |= Q(scope=rule.scope, scope_key=rule.key)
+    locked = list(FailureCounter.objects.filter(match, locked_until__gt=moment).values_list("pk", "locked_until"))
+    if locked:
+        raise _refuse([pk for pk, _ in locked], max(until for _, until in locked), moment)
 
 
-def _nth_recent_failure(failures, n: int):
-    """The time of the n-th most recent failure in `failures`, or None when there are fewer."""
-    times = list(failures.order_by("-at").values_list("at", flat=True)[n - 1 : n])
-    return times[0] if times else None
+def count_failure(requester: Requester) -> None:
+    """Count a `not_available` answer on all three layers, or refuse it when a layer is full.
+
+    Call inside the transaction that records the attempt: the row locks taken here are held
+    until it commits. Raises TooManyAttempts when another request reached a limit first (the
+    attempt then does not count, and is answered as locked).
+    """
+    moment = clock.now()
+    rules = _rules(requester)
+    counters = hot_sql.open_failure_windows(
+        [(r.scope, r.key, moment, moment + r.window, r.limit) for r in rules], moment=moment
+    )
+    full = [c for c in counters if c.failures >= c.failure_limit]
+    if full:
+        raise _refuse([c.id for c in full], max(c.locked_until or moment for c in full), moment)
+    session_lock_ends = moment + rules[0].lock
+    for counter in hot_sql.add_failure([c.id for c in counters], session_lock_ends=session_lock_ends):
+        if counter.locked_until is not None:
+            _record_lock(requester, counter.scope, counter.locked_until)
 
 
-def _lock(requester: Requester, scope: str, key: str, until) -> None:
-    Lockout.objects.create(scope=scope, scope_key=key, until=until)
+def _record_lock(requester: Requester, scope: str, until: datetime) -> None:
     record_event(
         action="redeem.locked_out",
         actor=requester.user,
@@ -61,44 +125,3 @@ def _lock(requester: Requester, scope: str, key: str, until) -> None:
         ip=requester.ip,
         details={"scope": scope, "until": until.isoformat()},
     )
-
-
-def lock_if_over_limit(requester: Requester) -> None:
-    """Called after a failure was recorded: start whichever lockouts its layers now reach."""
-    moment = clock.now()
-    failures = RedeemAttempt.objects.filter(failed=True)
-
-    last_session_lock = Lockout.objects.filter(scope="session", scope_key=requester.session_scope).aggregate(
-        u=Max("until")
-    )["u"]
-    session_failures = failures.filter(session_scope=requester.session_scope)
-    if last_session_lock is not None:
-        session_failures = session_failures.filter(at__gte=last_session_lock)
-    if session_failures.count() >= settings.REDEEM_SESSION_FAILURE_LIMIT:
-        _lock(
-            requester,
-            "session",
-            requester.session_scope,
-            moment + timedelta(seconds=settings.REDEEM_SESSION_LOCK_SECONDS),
-        )
-
-    for scope, key, scoped, limit, window in (
-        (
-            "account",
-            str(requester.account.pk),
-            failures.filter(account=requester.account),
-            settings.REDEEM_ACCOUNT_FAILURE_LIMIT,
-            settings.REDEEM_ACCOUNT_WINDOW_SECONDS,
-        ),
-        (
-            "ip",
-            requester.ip,
-            failures.filter(ip=requester.ip),
-            settings.REDEEM_IP_FAILURE_LIMIT,
-            settings.REDEEM_IP_WINDOW_SECONDS,
-        ),
-    ):
-        span = timedelta(seconds=window)
-        nth = _nth_recent_failure(scoped.filter(at__gt=moment - span), limit)
-        if nth is not None:
-            _lock(requester, scope, key, nth + span)

@@ -183,16 +183,36 @@ class RedeemAttempt(models.Model):
         return f"{self.action} {self.outcome} at {self.at:%Y-%m-%d %H:%M:%S}"
 
 
-class Lockout(models.Model):
-    """A scope (session, account or IP) that may not validate or activate until `until`."""
+class LockScope(models.TextChoices):
+    """The three layers of SPEC 2.6, in the order their counters are locked (see keys/limits.py)."""
 
-    scope = models.CharField(max_length=10)  # session | account | ip
+    SESSION = "session", "Session or API token"
+    ACCOUNT = "account", "Customer account"
+    IP = "ip", "IP address"
+
+
+class FailureCounter(models.Model):
+    """Failed attempts of one scope (a session, an account, an IP) in its current window.
+
+    One row per scope, created and counted with INSERT … ON CONFLICT … RETURNING under a row
+    lock, so that however many requests and servers race, the N-th failure is the last one
+    answered `not_available` (keys/limits.py). Times are stored, never computed in SQL, so the
+    same statements run on SQLite and PostgreSQL.
+    """
+
+    scope = models.CharField(max_length=10, choices=LockScope.choices)
     scope_key = models.CharField(max_length=80)
-    at = models.DateTimeField(default=clock.now)
-    until = models.DateTimeField()
+    window_start = models.DateTimeField()  # the first failure of this window
+    window_ends_at = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=0)
+    failure_limit = models.PositiveIntegerField()  # the setting when the window's last failure came
+    locked_until = models.DateTimeField(null=True, blank=True)
+    # Attempts answered `too_many_attempts` while locked: counted here, not stored one row each.
+    refused = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["scope", "scope_key", "until"])]
+        constraints = [models.UniqueConstraint(fields=["scope", "scope_key"], name="failure_counter_scope")]
+        indexes = [models.Index(fields=["locked_until"], name="failure_counter_locked")]
 
     def __str__(self) -> str:
-        return f"{self.scope} locked until {self.until:%Y-%m-%d %H:%M:%S}"
+        return f"{self.scope} {self.failures}/{self.failure_limit}"

@@ -16,9 +16,10 @@ from fiscobridge.keys.errors import (
     AlreadyActivated,
     InvalidKeyFormat,
     KeyNotAvailable,
+    TooManyAttempts,
     WrongProduct,
 )
-from fiscobridge.keys.limits import Requester, ensure_not_locked, lock_if_over_limit
+from fiscobridge.keys.limits import Requester, count_failure, ensure_not_locked
 from fiscobridge.keys.models import ActivationKey, KeyStatus, RedeemAttempt
 from fiscobridge.notifications.outbox import queue_activation_emails
 from fiscobridge.subscriptions.capacity import int_capacity_by_tier, pos_capacity
@@ -89,8 +90,6 @@ def _record_attempt(
             ip=requester.ip,
             details={"outcome": outcome, "input_hash": input_hash},
         )
-    if failed:
-        lock_if_over_limit(requester)
 
 
 def _attempt(requester: Requester, action: str, raw: str, run):
@@ -98,6 +97,13 @@ def _attempt(requester: Requester, action: str, raw: str, run):
     raw = raw if isinstance(raw, str) else ""
     try:
         result = run()
+    except TooManyAttempts:
+        raise  # counted on the scope's counter, not stored one row each (SPEC 2.6)
+    except KeyNotAvailable as error:
+        with transaction.atomic():
+            count_failure(requester)  # raises TooManyAttempts when a limit was reached meanwhile
+            _record_attempt(requester, action, raw, error.code)
+        raise
     except DomainError as error:
         _record_attempt(requester, action, raw, error.code)
         raise
