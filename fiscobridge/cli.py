@@ -205,6 +205,22 @@ def _cmd_send_reminders(args) -> int:
     return 0
 
 
+def _cmd_worker(args) -> int:
+    from django.conf import settings
+
+    from fiscobridge.jobs import PERIODIC_JOBS
+    from fiscobridge.tasks.worker import run_worker
+
+    run_worker(
+        jobs=PERIODIC_JOBS,
+        interval=args.interval,
+        tick_seconds=settings.TASKS_SCHEDULE_TICK_SECONDS,
+        batch=args.batch,
+        verbosity=0 if args.quiet else 1,
+    )
+    return 0
+
+
 def _whole_number(text: str) -> int:
     """Any whole number: the service checks the range and says it in its own words."""
     try:
@@ -266,6 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="queue the 30/7/1-day subscription reminders that are due and send all pending e-mail (run from cron)",
     )
     reminders.set_defaults(run=_cmd_send_reminders)
+
+    worker = sub.add_parser("worker", help="run queued tasks (e-mail, reminders, Stripe re-sync) and the periodic jobs")
+    worker.add_argument("--interval", type=float, default=1.0, help="seconds between looks when the queue is empty")
+    worker.add_argument(
+        "--batch", action="store_true", help="run the due periodic jobs and every ready task, then exit"
+    )
+    worker.add_argument("--quiet", action="store_true", help="log warnings and errors only")
+    worker.set_defaults(run=_cmd_worker)
 
     manage = sub.add_parser("manage", help="any Django management command", add_help=False)
     manage.add_argument("rest", nargs=argparse.REMAINDER)

@@ -57,6 +57,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",
     "axes",
+    "django_tasks",
+    "django_tasks_db",
+    "fiscobridge.tasks",
     "fiscobridge.accounts",
     "fiscobridge.audit",
     "fiscobridge.subscriptions",
@@ -227,6 +230,20 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="FiscoBridge <no-repl
 # Links in e-mails use PUBLIC_BASE_URL (the portal's address, set with the Stripe settings below).
 NOTIFICATIONS_REMINDER_DAYS = env.list("NOTIFICATIONS_REMINDER_DAYS", cast=int, default=[30, 7, 1])
 NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=10)
+
+# --- Task queue (docs/tasks.md): Django's Tasks API with the database backend; `fiscobridge
+# worker` runs the tasks and the periodic jobs of fiscobridge/jobs.py. TASKS_BACKEND may name
+# another Tasks backend (e.g. a Redis one); tasks are then enqueued after the commit instead.
+TASKS = {
+    "default": {
+        "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+# How often a worker looks for due periodic jobs (seconds), and how long finished task results
+# are kept (days); failed ones are kept for staff three times as long.
+TASKS_SCHEDULE_TICK_SECONDS = env.int("TASKS_SCHEDULE_TICK_SECONDS", default=30)
+TASKS_KEEP_RESULTS_DAYS = env.int("TASKS_KEEP_RESULTS_DAYS", default=7)
 
 # --- Stripe: buy online (docs/billing.md). Without the secret key, the webhook secret and a
 # price of a product, Purchase Seats explains that online purchase is not configured.

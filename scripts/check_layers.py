@@ -10,6 +10,7 @@ from pathlib import Path
 
 LAYERS = [
     {"core"},  # no business rules: errors, clock, crypto, ids, text
+    {"tasks"},  # the task queue: enqueueing, retries, the periodic schedule, the worker
     {"audit"},
     {"accounts"},
     {"subscriptions"},
@@ -19,7 +20,7 @@ LAYERS = [
     {"seats"},  # seats used / total / available: capacity and usage together
     {"web", "billing"},
     {"api", "portal", "partners", "staff"},  # presentation: never one another
-    {"demo"},  # demo data, made through the services
+    {"demo", "jobs"},  # demo data, made through the services; the periodic jobs
     {"settings", "urls", "wsgi", "cli"},  # entry points: may use anything
 ]
 LAYER_OF = {name: index for index, names in enumerate(LAYERS) for name in names}

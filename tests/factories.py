@@ -19,6 +19,7 @@ from django.test import Client
 from fiscobridge.accounts.services import create_api_token
 from fiscobridge.keys.codes import ALPHABET, code_digest, hint_for, is_valid_body, parse_key
 from fiscobridge.keys.models import ActivationKey
+from fiscobridge.tasks.worker import run_ready_tasks
 
 PASSWORD = "correct-horse-battery-staple"  # every persona's login password
 PFX_PASSWORD = "pfx-pässword-42"  # non-ASCII on purpose: PKCS#12 passwords are UTF-8 here
@@ -243,6 +244,11 @@ def buy(fake, persona, **choice) -> str:
 
 
 # --- concurrency: requests at the same moment from real threads ------------------------------
+
+
+def run_tasks() -> None:
+    """What the worker would do next: run every queued task that is ready, in this process."""
+    run_ready_tasks()
 
 
 def run_at_once(calls):

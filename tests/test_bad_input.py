@@ -12,7 +12,7 @@ import pytest
 
 from fiscobridge.audit.models import Event
 from fiscobridge.core.crypto import keyed_hash
-from fiscobridge.keys.models import ActivationKey, KeyBatch, KeyStatus, Lockout, RedeemAttempt
+from fiscobridge.keys.models import ActivationKey, FailureCounter, KeyBatch, KeyStatus, RedeemAttempt
 from fiscobridge.subscriptions.models import Subscription
 from tests.factories import assert_error, mistyped, post_json, revoke_url, unknown_code
 
@@ -29,7 +29,8 @@ HUGE = "A" * 100_000
 
 def row_counts() -> dict[str, int]:
     return {
-        m.__name__: m.objects.count() for m in (ActivationKey, KeyBatch, Subscription, RedeemAttempt, Lockout, Event)
+        m.__name__: m.objects.count()
+        for m in (ActivationKey, KeyBatch, Subscription, RedeemAttempt, FailureCounter, Event)
     }
 
 
@@ -257,7 +258,7 @@ def test_key_of_invalid_format_is_400_and_recorded_only_as_a_hash(
     assert event.details["outcome"] == "invalid_format"
     if len(raw) >= 4:
         assert raw not in str(event.details)
-    assert Lockout.objects.count() == 0
+    assert not FailureCounter.objects.exists()
     assert Subscription.objects.count() == before["Subscription"]
     key_row.refresh_from_db()
     assert key_row.status == KeyStatus.AVAILABLE

@@ -1,9 +1,9 @@
 """E-mail (issue 4, item 3): activation notice and receipt after commit, reminders at 30/7/1 days,
 the outbox's once-only and retry rules, and never a key code in a message.
 
-Mail is captured by Django's locmem backend (`mailoutbox`). On-commit hooks do not run inside a
-test transaction by themselves: `django_capture_on_commit_callbacks(execute=True)` runs them the
-way a real commit would.
+Mail is captured by Django's locmem backend (`mailoutbox`). E-mail is sent by the task worker:
+`run_tasks()` runs the queued tasks in the test's process, as the worker would next
+(tests/test_tasks.py runs real worker processes).
 """
 
 import logging
@@ -14,12 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django_tasks_db.models import DBTaskResult
 
 from fiscobridge.accounts.models import User
 from fiscobridge.cli import main
 from fiscobridge.keys.models import ActivationKey
 from fiscobridge.keys.services import revoke_key, void_key
-from fiscobridge.notifications import outbox
+from fiscobridge.notifications import letters
 from fiscobridge.notifications import sending as notifications
 from fiscobridge.notifications.models import EmailKind, EmailStatus, OutboundEmail
 from fiscobridge.notifications.outbox import queue_key_voided_emails
@@ -27,21 +28,21 @@ from fiscobridge.notifications.reminders import send_reminders
 from fiscobridge.notifications.sending import send_outbound
 from fiscobridge.subscriptions.models import Source, Subscription
 from tests import factories
-from tests.factories import PASSWORD, key_of, redeem, run_at_once
+from tests.factories import PASSWORD, key_of, redeem, run_at_once, run_tasks
 
 T0 = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
 FAILING = "tests.mail_backends.FailingBackend"
 
 
 @pytest.fixture
-def activate(django_capture_on_commit_callbacks):
-    """Activate a key for a persona as a real request would: the on-commit hooks run after it."""
+def activate():
+    """Activate a key for a persona, then let the worker run what the activation queued."""
 
     def _activate(persona, code, product="pos", renew=None, expect=201):
         extra = {"renew": renew} if renew else {}
-        with django_capture_on_commit_callbacks(execute=True):
-            response = factories.activate(persona, code, product, **extra)
+        response = factories.activate(persona, code, product, **extra)
         assert response.status_code == expect, response.content
+        run_tasks()
         return response.json()
 
     return _activate
@@ -68,17 +69,14 @@ def by_recipient(mails) -> dict[str, list]:
 # --- activation ------------------------------------------------------------------------------
 
 
-def test_activation_sends_a_receipt_to_the_customer_and_a_notice_to_the_partner(
-    customer, reseller, issue, mailoutbox, django_capture_on_commit_callbacks
-):
+def test_activation_sends_a_receipt_to_the_customer_and_a_notice_to_the_partner(customer, reseller, issue, mailoutbox):
     [code] = issue(seats=3, months=12, reference="order 7781")
-    with django_capture_on_commit_callbacks() as hooks:
-        redeem(customer, code)
-    # Queued with the activation, sent only once it has committed.
-    assert len(mailoutbox) == 0
-    assert set(OutboundEmail.objects.values_list("status", flat=True)) == {EmailStatus.PENDING}
-    for hook in hooks:
-        hook()
+    redeem(customer, code)
+    # Queued with the activation (one task row), composed and sent by the worker, never in the request.
+    assert len(mailoutbox) == 0 and not OutboundEmail.objects.exists()
+    [queued] = DBTaskResult.objects.all()
+    assert queued.task_path == "fiscobridge.notifications.tasks.send_activation_emails"
+    run_tasks()
 
     key = ActivationKey.objects.get()
     mails = by_recipient(mailoutbox)
@@ -141,13 +139,18 @@ def test_a_broken_e_mail_never_costs_the_customer_their_activation(
     def broken(template, context):
         raise RuntimeError("template exploded")
 
-    monkeypatch.setattr(outbox, "render_body", broken)
+    monkeypatch.setattr(letters, "render_body", broken)
     [code] = issue()
-    with caplog.at_level(logging.ERROR, logger="fiscobridge.notifications"):
+    with caplog.at_level(logging.WARNING, logger="fiscobridge.tasks"):
         activate(customer, code)
     assert Subscription.objects.filter(account=customer.account).count() == 1
     assert OutboundEmail.objects.count() == 0 and mailoutbox == []
-    assert "were not queued" in caplog.text
+    # The task failed where staff can see it (its traceback kept), and is tried again later.
+    failed = DBTaskResult.objects.get(status="FAILED")
+    assert "template exploded" in failed.traceback
+    retry = DBTaskResult.objects.get(status="READY")
+    assert retry.args_kwargs["kwargs"] == {"retry": 1} and retry.run_after > failed.finished_at
+    assert "retry 1 at" in caplog.text
 
 
 def test_a_mail_failure_keeps_the_activation_and_the_next_run_delivers(
@@ -202,16 +205,14 @@ def test_two_senders_never_send_the_same_row(customer, issue, activate, settings
         assert notifications._claim(row.pk) is not None  # a sender that died lets go eventually
 
 
-def test_voiding_a_key_tells_the_customer_and_the_partner(
-    customer, reseller, staff, issue, activate, mailoutbox, django_capture_on_commit_callbacks
-):
+def test_voiding_a_key_tells_the_customer_and_the_partner(customer, reseller, staff, issue, activate, mailoutbox):
     [code] = issue()
     activate(customer, code)
     mailoutbox.clear()
     key = ActivationKey.objects.get()
-    with django_capture_on_commit_callbacks(execute=True):
-        void_key(key=key, reason="chargeback", actor=staff.user)
-        queue_key_voided_emails(key=ActivationKey.objects.get())
+    void_key(key=key, reason="chargeback", actor=staff.user)
+    queue_key_voided_emails(key=ActivationKey.objects.get())
+    run_tasks()
     mails = by_recipient(mailoutbox)
     assert set(mails) == {customer.user.email, reseller.user.email}
     assert "chargeback" in mails[customer.user.email][0].body
@@ -373,7 +374,7 @@ def test_overlapping_runs_send_each_reminder_once(customer, reseller, issue, mai
     with time_machine.travel(T0, tick=False) as clock:
         for code in codes:
             factories.activate(customer, code)
-        mailoutbox.clear()  # the activation e-mails, sent as each activation committed
+        mailoutbox.clear()
         clock.move_to(Subscription.objects.order_by("expires_at").first().expires_at - timedelta(days=7))
         results = run_at_once([send_reminders] * 4)
     assert not [r for r in results if isinstance(r, Exception)], results

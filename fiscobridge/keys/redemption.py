@@ -204,5 +204,5 @@ def _redeem(requester: Requester, digest: str, renew: int | None) -> Subscriptio
         details={"subscription": subscription.pk, "renews": renew},
     )
     # Outbox rows in this transaction (they exist iff the activation commits); sent after commit.
-    queue_activation_emails(key=key, subscription=subscription)
+    queue_activation_emails(subscription=subscription)
     return subscription

@@ -19,8 +19,8 @@ from fiscobridge.notifications.compose import (
     render_body,
     seats_phrase,
 )
+from fiscobridge.notifications.letters import store_drafts
 from fiscobridge.notifications.models import EmailKind, EmailStatus, OutboundEmail
-from fiscobridge.notifications.outbox import queue_drafts
 from fiscobridge.notifications.sending import SendReport, send_outbound
 from fiscobridge.subscriptions.models import Source, Subscription
 
@@ -132,7 +132,7 @@ def queue_due_reminders(*, at: datetime | None = None) -> int:
         wanted = {f"subscription:{s.pk}:ends-in-{d}d:{side}" for s, d in chunk for side in ("customer", "partner")}
         wanted -= set(OutboundEmail.objects.filter(dedupe_key__in=wanted).values_list("dedupe_key", flat=True))
         drafts = [draft for s, d in chunk for draft in _reminder_drafts(s, d, wanted)]
-        queued += len(queue_drafts(drafts, send_after_commit=False))
+        queued += len(store_drafts(drafts))
     return queued
 
 

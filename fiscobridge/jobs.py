@@ -1,0 +1,15 @@
+"""The periodic jobs that `fiscobridge worker` enqueues (docs/tasks.md): one list, one place."""
+
+from datetime import timedelta
+
+from fiscobridge.billing.tasks import resync_stripe_subscriptions
+from fiscobridge.notifications.tasks import queue_and_send_reminders, send_pending_emails
+from fiscobridge.tasks.housekeeping import prune_task_results
+from fiscobridge.tasks.schedule import PeriodicJob
+
+PERIODIC_JOBS = [
+    PeriodicJob("send-pending-emails", send_pending_emails, timedelta(minutes=5)),
+    PeriodicJob("subscription-reminders", queue_and_send_reminders, timedelta(hours=1)),
+    PeriodicJob("stripe-resync", resync_stripe_subscriptions, timedelta(hours=6)),
+    PeriodicJob("prune-task-results", prune_task_results, timedelta(days=1)),
+]

@@ -1,0 +1,126 @@
+"""The e-mails about a key's events, composed (not yet stored or sent), and storing drafts."""
+
+from dataclasses import dataclass
+
+from fiscobridge.notifications.compose import (
+    Draft,
+    account_recipients,
+    email_context,
+    package_phrase,
+    partner_recipients,
+    product_name,
+    render_body,
+    seats_phrase,
+    utc_text,
+)
+from fiscobridge.notifications.models import EmailKind, OutboundEmail
+from fiscobridge.subscriptions.models import Subscription
+
+
+def store_drafts(drafts: list[Draft]) -> list[str]:
+    """Write the drafts that have recipients; an existing dedupe key is left as it is."""
+    rows = [
+        OutboundEmail(
+            kind=d.kind,
+            dedupe_key=d.dedupe_key,
+            recipients=d.recipients,
+            subject=d.subject[:300],
+            body=d.body,
+            account=d.account,
+            partner=d.partner,
+            subscription=d.subscription,
+        )
+        for d in drafts
+        if d.recipients
+    ]
+    # ON CONFLICT DO NOTHING (INSERT OR IGNORE on SQLite): of two runs queueing the same fact,
+    # one row survives, and neither fails.
+    OutboundEmail.objects.bulk_create(rows, ignore_conflicts=True)
+    return [row.dedupe_key for row in rows]
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One of the two e-mails about a key event: its kind, recipients, subject and template."""
+
+    kind: str
+    recipients: list[str]
+    subject: str
+    template: str
+
+
+def _key_event_drafts(*, key, subscription, event: str, context: dict, customer: Letter, partner: Letter):
+    """The two e-mails about one event of a key, to the customer and to the issuing partner;
+    each is sent once (its dedupe key names the key, the event and the audience)."""
+    return [
+        Draft(
+            kind=letter.kind,
+            dedupe_key=f"key:{key.pk}:{event}:{audience}",
+            recipients=letter.recipients,
+            account=subscription.account,
+            partner=key.partner,
+            subscription=subscription,
+            subject=letter.subject,
+            body=render_body(letter.template, context),
+        )
+        for audience, letter in (("customer", customer), ("partner", partner))
+    ]
+
+
+def activation_drafts(*, subscription: Subscription) -> list[Draft]:
+    """A receipt to the activating user and a notice to the issuing partner's users."""
+    key = subscription.activation_key
+    account = subscription.account
+    user = key.activated_by
+    receipt_to = [user.email] if user is not None and user.is_active else account_recipients(account)
+    renewal = subscription.renews
+    context = email_context(
+        subscription,
+        key,
+        activated_at=utc_text(key.activated_at),
+        renewal=renewal,
+        renewal_expires=utc_text(renewal.expires_at) if renewal else "",
+    )
+    until = f"{subscription.expires_at:%Y-%m-%d}"
+    return _key_event_drafts(
+        key=key,
+        subscription=subscription,
+        event="activated",
+        context=context,
+        customer=Letter(
+            EmailKind.ACTIVATION_RECEIPT,
+            receipt_to,
+            f"Activation receipt: {package_phrase(subscription)} until {until}",
+            "activation_receipt",
+        ),
+        partner=Letter(
+            EmailKind.KEY_ACTIVATED,
+            partner_recipients(key.partner),
+            f"Key {key.hint} was activated by {account.name}",
+            "key_activated",
+        ),
+    )
+
+
+def key_voided_drafts(*, key) -> list[Draft]:
+    """The customer and the partner are told that staff voided the key."""
+    subscription = key.subscription
+    context = email_context(subscription, key, voided_at=utc_text(key.voided_at), reason=key.voided_reason)
+    return _key_event_drafts(
+        key=key,
+        subscription=subscription,
+        event="voided",
+        context=context,
+        customer=Letter(
+            EmailKind.KEY_VOIDED,
+            account_recipients(key.activated_account),
+            f"Your {product_name(subscription)} subscription ({seats_phrase(subscription)}) has ended",
+            "key_voided",
+        ),
+        partner=Letter(
+            EmailKind.KEY_VOIDED_PARTNER,
+            partner_recipients(key.partner),
+            f"Key {key.hint} was voided by FiscoBridge",
+            "key_voided_partner",
+        ),
+    )

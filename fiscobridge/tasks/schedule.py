@@ -1,0 +1,41 @@
+"""Periodic jobs: enqueue each job when it is due, once, however many workers tick."""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+
+from fiscobridge.core import clock
+from fiscobridge.tasks.models import PeriodicRun
+
+logger = logging.getLogger("fiscobridge.tasks")
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    task: object  # a django-tasks Task
+    every: timedelta
+
+
+def enqueue_due(jobs: list[PeriodicJob]) -> list[str]:
+    """Enqueue the jobs that are due; returns their names. Safe to call from any number of
+    workers at once: a job's run is enqueued by the one call whose conditional UPDATE moved its
+    next run forward, in the same transaction as the task row."""
+    moment = clock.now()
+    PeriodicRun.objects.bulk_create(
+        [PeriodicRun(name=job.name, next_run_at=moment) for job in jobs], ignore_conflicts=True
+    )
+    enqueued = []
+    for job in jobs:
+        with transaction.atomic():
+            won = PeriodicRun.objects.filter(name=job.name, next_run_at__lte=moment).update(
+                next_run_at=moment + job.every, last_enqueued_at=moment
+            )
+            if won:
+                job.task.enqueue()
+                enqueued.append(job.name)
+    if enqueued:
+        logger.info("periodic jobs enqueued: %s", ", ".join(enqueued))
+    return enqueued
