@@ -6,9 +6,10 @@ Loads N keys (default 1,000,000) for one partner straight into the database with
 INSERT … SELECT FROM generate_series per batch (PostgreSQL; the codes do not matter, so each
 key gets a unique made-up code_hmac and a spread-out last group), with realistic statuses:
 about 60 % available, 30 % activated (over the last 90 days, some voided), 6 % revoked, and
-two batches past their redeem-by date (their unredeemed keys are expired). Then it times the
-partner's keys list page — the full HTML page through Django's test Client, as a logged-in
-partner user — for:
+two batches past their redeem-by date (their unredeemed keys are expired); then it rebuilds the
+dashboard's rollup from them (keys/rollup.py: the keys went in around the services) and checks
+it against the keys. Then it times the partner's keys list page — the full HTML page through
+Django's test Client, as a logged-in partner user — for:
 
 - first:        /partner/keys/                 (the newest 50)
 - deep:         /partner/keys/?cursor=…        (a cursor 5,000 keys above the oldest)
@@ -74,10 +75,12 @@ def load(keys: int, batches: int) -> dict:
     from datetime import timedelta
 
     from django.db import connection, transaction
+    from django.db.models import Sum
 
     from fiscobridge.accounts.models import Account, Partner, User
     from fiscobridge.core import clock
-    from fiscobridge.keys.models import ActivationKey, KeyBatch
+    from fiscobridge.keys import rollup
+    from fiscobridge.keys.models import ActivationHour, ActivationKey, KeyBatch, KeyBatchCounts
 
     if connection.vendor != "postgresql":
         raise SystemExit("the partner-list benchmark needs PostgreSQL (generate_series, sha256)")
@@ -128,12 +131,33 @@ def load(keys: int, batches: int) -> dict:
                 )
             created.append(batch)
             first += size
+    # What autovacuum does to a table that has been written: statistics and the visibility map.
     with connection.cursor() as cursor:
-        # What autovacuum does to a table that has been written: statistics and the visibility map.
         cursor.execute(f"VACUUM (ANALYZE) {ActivationKey._meta.db_table}")
     loaded = time.perf_counter() - started
+    # The keys went in around the services: count the dashboard's rollup from them, as an
+    # operator would after an import (keys/rollup.py).
+    started = time.perf_counter()
+    rollup.rebuild(partner)
+    rebuilt = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {KeyBatchCounts._meta.db_table}, {ActivationHour._meta.db_table}")
     counts = _status_counts(partner)
-    return {"partner": partner, "user": user, "batches": created, "load_s": loaded, "counts": counts}
+    rolled = KeyBatchCounts.objects.filter(batch__partner=partner).aggregate(
+        available=Sum("available_keys"),
+        activated=Sum("activated_keys") + Sum("voided_keys"),
+        revoked=Sum("revoked_keys"),
+    )
+    if rolled != counts:
+        raise SystemExit(f"the dashboard's rollup {rolled} disagrees with the keys {counts}")
+    return {
+        "partner": partner,
+        "user": user,
+        "batches": created,
+        "load_s": loaded,
+        "rollup_rebuild_s": rebuilt,
+        "counts": counts,
+    }
 
 
 def _status_counts(partner) -> dict:
@@ -252,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                 "keys": args.keys,
                 "batches": len(data["batches"]),
                 "load_s": round(data["load_s"], 1),
+                "rollup_rebuild_s": round(data["rollup_rebuild_s"], 2),
                 "statuses": data["counts"],
                 "repeat": args.repeat,
                 "warmup": args.warmup,

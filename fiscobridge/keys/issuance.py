@@ -14,6 +14,7 @@ from fiscobridge.core.errors import InvalidInput
 from fiscobridge.core.text import clean_text
 from fiscobridge.keys.codes import code_digest, generate_code
 from fiscobridge.keys.models import ActivationKey, KeyBatch
+from fiscobridge.keys.rollup import batch_issued
 from fiscobridge.subscriptions.models import Product, Tier
 
 CHUNK = 2000
@@ -132,6 +133,7 @@ def _insert_batch(partner, actor, product, tier, seats, months, quantity, refere
             "quantity": quantity,
         },
     )
+    batch_issued(batch_id=batch.pk, quantity=quantity)  # the dashboard's counts (keys/rollup.py)
     return IssuedBatch(batch=batch, keys=issued)
 
 

@@ -159,6 +159,44 @@ class ActivationKey(models.Model):
         return self.display_status_at(clock.now())
 
 
+# The partner dashboard's rollup (keys/rollup.py): counts kept in the transactions that change
+# the keys, so that the dashboard reads a few rows per partner instead of every key. They are
+# derived data: `rollup.rebuild()` recomputes them from the keys at any time.
+class KeyBatchCounts(models.Model):
+    """How many keys of one batch are in each stored state.
+
+    `available_keys` counts keys whose stored state is available: the dashboard shows them as
+    expired when the batch is past its redeem-by (every key carries its batch's redeem-by).
+    """
+
+    batch = models.OneToOneField(KeyBatch, on_delete=models.CASCADE, primary_key=True, related_name="counts")
+    available_keys = models.IntegerField(default=0)
+    activated_keys = models.IntegerField(default=0)  # activated and not voided
+    revoked_keys = models.IntegerField(default=0)
+    voided_keys = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Batch {self.batch_id}: {self.available_keys} available, {self.activated_keys} activated"
+
+
+class ActivationHour(models.Model):
+    """How many of a partner's keys were activated in one UTC hour (voided ones included).
+
+    Hours, not days, so that a chart can group them into the days of any whole-hour time zone.
+    """
+
+    # No index of its own: the unique (partner, hour) index serves every lookup by partner.
+    partner = models.ForeignKey("accounts.Partner", on_delete=models.CASCADE, related_name="+", db_index=False)
+    hour = models.DateTimeField()  # the hour's start, UTC
+    activations = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["partner", "hour"], name="activation_hour_partner_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.activations} activation(s) at {self.hour:%Y-%m-%d %H}:00 UTC"
+
+
 class RedeemAttempt(models.Model):
     """One validate or activate, for the failed-attempt limits and the audit. Holds no key."""
 

@@ -1,5 +1,6 @@
 """Reusable reads of a partner's keys (list, search, lookup) — always from the partner first."""
 
+from django.db import connection
 from django.db.models import Count, Q
 
 from fiscobridge.core.errors import InvalidInput
@@ -66,28 +67,58 @@ def search_keys(partner, *, status=None, product=None, tier=None, batch=None, q=
     if batch:
         keys = keys.filter(batch_id=batch)
     q = clean_text(q, field="q", max_length=200)
-    if q:
-        keys = keys.filter(_search(partner, q))
     if before_id is not None:
         keys = keys.filter(pk__lt=before_id)
+    if q:
+        keys = _search(partner, keys, q, size=limit + 1, product=product, tier=tier, batch=batch)
     page = list(keys.order_by("-id")[: limit + 1])
     return page[:limit], len(page) > limit
 
 
-def _search(partner, q: str) -> Q:
-    """A hint (`POS-••••-••••-AB3D`, or just `AB3D`) matches the last group; any text, the reference.
+# Above this many batches whose reference matches, a search reads the keys of all of them in one
+# id order instead of one ordered scan per batch (SQLite allows 500 terms in a UNION).
+MERGED_BATCHES = 50
 
-    A key's reference is its batch's, so the text is matched on the partner's few batches and
-    the keys are then read through the (batch, -id) index: at a million keys, matching the keys'
-    own column would scan from the newest key back to an old batch.
+
+def _search(partner, keys, q: str, *, size: int, product=None, tier=None, batch=None):
+    """`keys` narrowed to those whose hint (`POS-••••-••••-AB3D`, or just `AB3D`) or reference matches `q`.
+
+    A key's reference is its batch's, so the text is matched on the partner's few batches. Then
+    each source of matches — each matching batch, read through the (batch, -id) index, and the
+    last group index — gives its own newest `size` keys, and the page is the newest `size` of
+    their union: the database reads about one page of index entries per source, however old the
+    batch and however many keys are newer (a single `batch IN (…) OR last_group = …` filter made
+    PostgreSQL walk the primary key back from the newest key: 0.35 s at 1,000,000 keys).
     """
-    # Materialised: with literal ids the planner sees how few keys match and uses the indexes
-    # (batch, -id) and last_group instead of walking the primary key backwards.
-    batches = list(
-        KeyBatch.objects.filter(partner=partner, reference__icontains=q.strip()).values_list("pk", flat=True)
-    )
-    match = Q(batch_id__in=batches)
+    batches = KeyBatch.objects.filter(partner=partner, reference__icontains=q.strip())
+    if product:
+        batches = batches.filter(product=product)
+    if tier:
+        batches = batches.filter(tier=tier)
+    if batch:
+        batches = batches.filter(pk=batch)
+    batch_ids = list(batches.values_list("pk", flat=True))
     tail = squash(q)[-4:]
-    if len(tail) == 4 and all(c in VALUE for c in tail):
-        match |= Q(last_group=tail)
-    return match
+    hint = len(tail) == 4 and all(c in VALUE for c in tail)
+    if len(batch_ids) > MERGED_BATCHES:
+        # Many batches: with literal ids the planner sees the matches and reads them in id order.
+        match = Q(batch_id__in=batch_ids)
+        return keys.filter(match | Q(last_group=tail) if hint else match)
+    sources = [keys.filter(batch_id=batch_id) for batch_id in batch_ids]
+    if hint:
+        sources.append(keys.filter(last_group=tail))
+    if not sources:
+        return keys.none()
+    if len(sources) == 1:
+        return sources[0]
+    newest = [_newest_ids(source, size) for source in sources]
+    return keys.filter(pk__in=newest[0].union(*newest[1:]).order_by("-id")[:size])
+
+
+def _newest_ids(keys, size: int):
+    """The ids of the newest `size` of `keys`, as a part of a UNION."""
+    ids = keys.order_by("-id").values_list("id", flat=True)[:size]
+    if connection.features.supports_slicing_ordering_in_compound:
+        return ids  # PostgreSQL: (SELECT … ORDER BY id DESC LIMIT n) UNION (…)
+    # SQLite takes no LIMIT in a part of a UNION, only in a subquery of one.
+    return ActivationKey.objects.filter(pk__in=ids).values_list("id", flat=True)

@@ -21,6 +21,7 @@ from fiscobridge.keys.errors import (
 )
 from fiscobridge.keys.limits import Requester, count_failure, ensure_not_locked
 from fiscobridge.keys.models import ActivationKey, KeyStatus, RedeemAttempt
+from fiscobridge.keys.rollup import key_activated
 from fiscobridge.notifications.outbox import queue_activation_emails
 from fiscobridge.subscriptions.capacity import int_capacity_by_tier, pos_capacity
 from fiscobridge.subscriptions.errors import InvalidRenewal
@@ -205,4 +206,6 @@ def _redeem(requester: Requester, digest: str, renew: int | None) -> Subscriptio
     )
     # Outbox rows in this transaction (they exist iff the activation commits); sent after commit.
     queue_activation_emails(subscription=subscription)
+    # Last, so the shared rollup rows stay locked only until the commit (keys/rollup.py).
+    key_activated(partner_id=key.partner_id, batch_id=key.batch_id, activated_at=moment)
     return subscription

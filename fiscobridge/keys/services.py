@@ -11,6 +11,7 @@ from fiscobridge.keys.errors import (
     KeyNotVoidable,
 )
 from fiscobridge.keys.models import ActivationKey, KeyStatus
+from fiscobridge.keys.rollup import key_revoked, key_voided
 from fiscobridge.notifications.outbox import queue_key_voided_emails
 from fiscobridge.subscriptions.services import end_subscription
 
@@ -31,6 +32,7 @@ def revoke_key(*, key: ActivationKey, reason: str, actor, ip=None) -> Activation
     if not changed:
         raise KeyAlreadyActivated() if key.status == KeyStatus.ACTIVATED else KeyAlreadyRevoked()
     record_event(action="key.revoked", actor=actor, partner=key.partner, target=key, ip=ip, details={"reason": reason})
+    key_revoked(batch_id=key.batch_id)  # last: the batch's counts row is shared (keys/rollup.py)
     return key
 
 
@@ -58,4 +60,5 @@ def void_key(*, key: ActivationKey, reason: str, actor, ip=None) -> ActivationKe
     )
     # Queued in this transaction (so they exist iff the void commits) and sent after it.
     queue_key_voided_emails(key=key)
+    key_voided(batch_id=key.batch_id)  # last: the batch's counts row is shared (keys/rollup.py)
     return key

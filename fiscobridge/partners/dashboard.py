@@ -1,17 +1,18 @@
 """The partner dashboard's figures: stock per package and activations per day.
 
-Two aggregate queries over the partner's keys, whatever their number; statuses are counted with
-the filters of `keys.models.display_status_filters`, the one rule of a key's display status.
+Two aggregate queries over the partner's rollup rows (keys/rollup.py: one row per batch, one per
+hour with activations), never over its keys: the same numbers as counting the keys with
+`keys.models.display_status_filters`, at any number of keys.
 """
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count
+from django.db.models import F, Sum
 from django.db.models.functions import TruncDate
 
-from fiscobridge.keys.models import ActivationKey, KeyDisplayStatus
-from fiscobridge.keys.queries import display_status_counts
+from fiscobridge.keys.models import ActivationHour, KeyBatchCounts, KeyDisplayStatus
+from fiscobridge.keys.rollup import display_status_sums
 from fiscobridge.subscriptions.models import Product, Tier
 
 
@@ -41,10 +42,10 @@ class PackageStock:
 def stock_by_package(partner, *, at) -> list[PackageStock]:
     """One row per product and tier the partner has ever issued, with counts per display status."""
     rows = (
-        ActivationKey.objects.for_partner(partner)
-        .values("product", "tier")
-        .annotate(**display_status_counts(at))
-        .order_by("-product", "tier")  # Cloud POS first, then Integrations by tier
+        KeyBatchCounts.objects.filter(batch__partner=partner)
+        .values(product=F("batch__product"), tier=F("batch__tier"))
+        .annotate(**display_status_sums(at))
+        .order_by()
     )
     tier_rank = {tier: index for index, tier in enumerate(Tier.values)}
     stock = [PackageStock(**row) for row in rows]
@@ -60,13 +61,12 @@ def activations_by_day(partner, *, at, days: int = 90) -> list[tuple[date, int]]
     today = at.astimezone(UTC).date()
     first = today - timedelta(days=days - 1)
     rows = (
-        ActivationKey.objects.for_partner(partner)
-        # Only activated keys have an activation time (voided ones too: they were activated).
-        .filter(activated_at__gte=datetime.combine(first, time(0), tzinfo=UTC))
-        .annotate(day=TruncDate("activated_at", tzinfo=UTC))
+        # Every activation counts in its UTC hour, voided keys' too (they were activated).
+        ActivationHour.objects.filter(partner=partner, hour__gte=datetime.combine(first, time(0), tzinfo=UTC))
+        .annotate(day=TruncDate("hour", tzinfo=UTC))
         .values("day")
-        .annotate(n=Count("*"))
-        .order_by()  # COUNT(*): an index-only scan suffices
+        .annotate(n=Sum("activations"))
+        .order_by()
     )
     per_day = {row["day"]: row["n"] for row in rows}
     return [(first + timedelta(days=i), per_day.get(first + timedelta(days=i), 0)) for i in range(days)]
