@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
+from fiscobridge.accounts import hot_sql
 from fiscobridge.accounts.errors import EmailTaken
 from fiscobridge.accounts.models import Account, ApiToken, Partner, User
 from fiscobridge.audit.services import record_event
@@ -108,11 +109,7 @@ def authenticate_api_token(plain: str) -> ApiToken | None:
     prefix, _, secret = plain[len(TOKEN_PREFIX) :].partition("_")
     if not prefix or not secret or len(prefix) > 16:
         return None
-    token = (
-        ApiToken.objects.select_related("user", "user__account", "user__partner")
-        .filter(prefix=prefix, revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
+    token = hot_sql.unrevoked_token(prefix)
     if token is None or not constant_time_equal(token.digest, _token_digest(prefix, secret)):
         return None
     moment = clock.now()

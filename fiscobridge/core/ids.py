@@ -17,3 +17,9 @@ def is_storable_id(value: int) -> bool:
 def new_uid(prefix: str) -> str:
     """A random public id: `prefix` (one letter naming the kind of object) and 10 CSPRNG symbols."""
     return prefix + "".join(secrets.choice(UID_ALPHABET) for _ in range(UID_RANDOM_LENGTH))
+
+
+def is_uid(uid: str) -> bool:
+    """Could `uid` be a stored UID? Short and printable; anything else (NUL, which PostgreSQL
+    refuses) cannot match, so a lookup need not run."""
+    return bool(uid) and len(uid) <= 32 and uid.isprintable()

@@ -5,14 +5,14 @@ from datetime import UTC, date, datetime
 from django.conf import settings
 
 from fiscobridge.core import clock
+from fiscobridge.core.ids import is_uid
 from fiscobridge.integrations.errors import ConnectionNotFound
 from fiscobridge.integrations.models import Connection, ConnectionTier, ConnectionUsage
 
 
 def get_connection_for_account(account, uid: str) -> Connection:
     """The account's own connection, or 404 — also for another account's connection."""
-    # A UID is short and printable; anything else (NUL, which PostgreSQL refuses) cannot match.
-    if not uid or len(uid) > 32 or not uid.isprintable():
+    if not is_uid(uid):
         raise ConnectionNotFound()
     connection = Connection.objects.filter(account=account, uid=uid).first()
     if connection is None:

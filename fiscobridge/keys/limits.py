@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import F
 
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
@@ -88,20 +88,18 @@ def _refuse(counter_ids: list[int], until: datetime, moment: datetime) -> TooMan
 def ensure_not_locked(requester: Requester) -> None:
     """SPEC 2.5 row 1, in one read of the requester's three counters (and a count when locked)."""
     moment = clock.now()
-    match = Q()
-    for rule in _rules(requester):
-        match |= Q(scope=rule.scope, scope_key=rule.key)
-    locked = list(FailureCounter.objects.filter(match, locked_until__gt=moment).values_list("pk", "locked_until"))
+    locked = hot_sql.locked_counters([(rule.scope, rule.key) for rule in _rules(requester)], moment=moment)
     if locked:
         raise _refuse([pk for pk, _ in locked], max(until for _, until in locked), moment)
 
 
-def count_failure(requester: Requester) -> None:
+def count_failure(requester: Requester) -> TooManyAttempts | None:
     """Count a `not_available` answer on all three layers, or refuse it when a layer is full.
 
     Call inside the transaction that records the attempt: the row locks taken here are held
-    until it commits. Raises TooManyAttempts when another request reached a limit first (the
-    attempt then does not count, and is answered as locked).
+    until it commits. Returns the TooManyAttempts to answer when another request reached a
+    limit first (the attempt then does not count, and the refusal is counted); the caller lets
+    the transaction commit, then raises it.
     """
     moment = clock.now()
     rules = _rules(requester)
@@ -110,11 +108,12 @@ def count_failure(requester: Requester) -> None:
     )
     full = [c for c in counters if c.failures >= c.failure_limit]
     if full:
-        raise _refuse([c.id for c in full], max(c.locked_until or moment for c in full), moment)
+        return _refuse([c.id for c in full], max(c.locked_until or moment for c in full), moment)
     session_lock_ends = moment + rules[0].lock
     for counter in hot_sql.add_failure([c.id for c in counters], session_lock_ends=session_lock_ends):
         if counter.locked_until is not None:
             _record_lock(requester, counter.scope, counter.locked_until)
+    return None
 
 
 def _record_lock(requester: Requester, scope: str, until: datetime) -> None:

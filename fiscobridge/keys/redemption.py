@@ -1,4 +1,14 @@
-"""Validate and activate: the checks of SPEC 2.5, in order, and the race-free redemption."""
+"""Validate and activate: the checks of SPEC 2.5, in order, and the race-free redemption.
+
+The hot path of the API (bench/README.md). Statements per request, PostgreSQL (SQLite runs the
+attempt and its events as two), pinned by tests/test_hot_paths.py:
+
+- validate: lockout check, key lookup (rows 4 and 5 from one row), capacity and renewal options
+  together, the attempt with its audit event;
+- activate: lockout check, then one transaction: the conditional UPDATE … RETURNING that decides
+  the race, the subscription, the attempt with its two audit events, the e-mail task;
+- a failure (row 5) also counts on the three failure counters, in its transaction.
+"""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -6,11 +16,12 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from fiscobridge.audit.actions import redemption_action
-from fiscobridge.audit.services import record_event
+from fiscobridge.audit.services import event_fields
 from fiscobridge.core import clock
 from fiscobridge.core.crypto import keyed_hash
 from fiscobridge.core.errors import DomainError
 from fiscobridge.core.ids import is_storable_id
+from fiscobridge.keys import hot_sql
 from fiscobridge.keys.codes import KeyFormatError, code_digest, parse_key
 from fiscobridge.keys.errors import (
     AlreadyActivated,
@@ -20,17 +31,17 @@ from fiscobridge.keys.errors import (
     WrongProduct,
 )
 from fiscobridge.keys.limits import Requester, count_failure, ensure_not_locked
-from fiscobridge.keys.models import ActivationKey, KeyStatus, RedeemAttempt
+from fiscobridge.keys.models import ActivationKey, KeyDisplayStatus
 from fiscobridge.keys.rollup import key_activated
 from fiscobridge.notifications.outbox import queue_activation_emails
-from fiscobridge.subscriptions.capacity import int_capacity_by_tier, pos_capacity
 from fiscobridge.subscriptions.errors import InvalidRenewal
-from fiscobridge.subscriptions.models import Product, Subscription
+from fiscobridge.subscriptions.models import Subscription
 from fiscobridge.subscriptions.services import (
+    RENEWAL_OPTIONS_SHOWN,
     RenewalOption,
     create_key_subscription,
     renewable_subscriptions,
-    renewal_options,
+    subscription_created_event,
 )
 
 
@@ -45,8 +56,17 @@ class Preview:
     renewal_options: list[RenewalOption]
 
 
+@dataclass
+class Outcome:
+    """What the attempt's record needs to know about how it ended."""
+
+    code: str = "ok"
+    key: ActivationKey | None = None
+    events: tuple[dict, ...] = ()  # audit events written with the attempt (an activation's)
+
+
 def _checked_digest(requester: Requester, raw: str, product: str) -> str:
-    """Rows 1–4 of SPEC 2.5; returns the key's HMAC for the lookup of row 5."""
+    """Rows 1–3 of SPEC 2.5; returns the key's HMAC for rows 4 and 5."""
     ensure_not_locked(requester)
     try:
         parsed = parse_key(raw, default_product=product)
@@ -54,62 +74,65 @@ def _checked_digest(requester: Requester, raw: str, product: str) -> str:
         raise InvalidKeyFormat(product=product, problem=error.problem) from None
     if parsed.product != product:
         raise WrongProduct(key_product=parsed.product)
-    digest = code_digest(parsed.canonical)
-    if _active_on_account(requester.account, digest):
-        raise AlreadyActivated()
-    return digest
+    return code_digest(parsed.canonical)
 
 
-def _active_on_account(account, digest: str) -> bool:
-    return ActivationKey.objects.filter(
-        code_hmac=digest, status=KeyStatus.ACTIVATED, activated_account=account, voided_at__isnull=True
-    ).exists()
-
-
-def _record_attempt(
-    requester: Requester, action: str, raw: str, outcome: str, key: ActivationKey | None = None
-) -> None:
-    failed = outcome == KeyNotAvailable.code
-    input_hash = keyed_hash("attempt-input", raw[:512])
-    RedeemAttempt.objects.create(
-        action=action,
-        account=requester.account,
-        user=requester.user,
-        session_scope=requester.session_scope,
-        ip=requester.ip,
-        input_hash=input_hash,
-        outcome=outcome,
-        failed=failed,
+def _active_on_account(key: ActivationKey | None, account, moment: datetime) -> bool:
+    """Row 4: this very account holds the key (activated here and not voided)."""
+    return (
+        key is not None
+        and key.activated_account_id == account.pk
+        and key.display_status_at(moment) == KeyDisplayStatus.ACTIVATED
     )
-    if action == "validate" or outcome != "ok":
-        record_event(
-            action=redemption_action(action, succeeded=outcome == "ok"),
-            actor=requester.user,
-            account=requester.account,
-            partner=key.partner if key else None,
-            target=key,
-            ip=requester.ip,
-            details={"outcome": outcome, "input_hash": input_hash},
+
+
+def _record_attempt(requester: Requester, action: str, raw: str, outcome: Outcome, moment: datetime) -> None:
+    input_hash = keyed_hash("attempt-input", raw[:512])
+    attempt = {
+        "action": action,
+        "account_id": requester.account.pk,
+        "user_id": requester.user.pk,
+        "session_scope": requester.session_scope,
+        "ip": requester.ip,
+        "input_hash": input_hash,
+        "outcome": outcome.code,
+        "failed": outcome.code == KeyNotAvailable.code,
+    }
+    events = list(outcome.events)
+    if action == "validate" or outcome.code != "ok":
+        key = outcome.key
+        events.append(
+            event_fields(
+                action=redemption_action(action, succeeded=outcome.code == "ok"),
+                actor=requester.user,
+                account=requester.account,
+                partner_id=key.partner_id if key else None,
+                target=key,
+                ip=requester.ip,
+                details={"outcome": outcome.code, "input_hash": input_hash},
+            )
         )
+    hot_sql.write_attempt(attempt, events, moment=moment)
 
 
 def _attempt(requester: Requester, action: str, raw: str, run):
     """Run one validate/activate and record it, whatever its outcome."""
     raw = raw if isinstance(raw, str) else ""
     try:
-        result = run()
+        return run()
     except TooManyAttempts:
         raise  # counted on the scope's counter, not stored one row each (SPEC 2.6)
     except KeyNotAvailable as error:
         with transaction.atomic():
-            count_failure(requester)  # raises TooManyAttempts when a limit was reached meanwhile
-            _record_attempt(requester, action, raw, error.code)
+            refused = count_failure(requester)  # a limit reached meanwhile: answered as locked
+            if refused is None:
+                _record_attempt(requester, action, raw, Outcome(error.code), clock.now())
+        if refused is not None:
+            raise refused from None
         raise
     except DomainError as error:
-        _record_attempt(requester, action, raw, error.code)
+        _record_attempt(requester, action, raw, Outcome(error.code), clock.now())
         raise
-    _record_attempt(requester, action, raw, "ok", key=result.key if action == "validate" else result.activation_key)
-    return result
 
 
 def validate_key(*, requester: Requester, raw: str, product: str) -> Preview:
@@ -117,24 +140,37 @@ def validate_key(*, requester: Requester, raw: str, product: str) -> Preview:
 
     def run() -> Preview:
         digest = _checked_digest(requester, raw, product)
-        key = ActivationKey.objects.redeemable().select_related("partner").filter(code_hmac=digest).first()
-        if key is None:
-            raise KeyNotAvailable()
-        starts_at = clock.now()
-        current = (
-            pos_capacity(requester.account, starts_at)
-            if key.product == Product.POS
-            else int_capacity_by_tier(requester.account, starts_at)[key.tier]
+        moment = clock.now()
+        key = hot_sql.find_key(digest)
+        if _active_on_account(key, requester.account, moment):
+            raise AlreadyActivated()
+        if key is None or key.display_status_at(moment) != KeyDisplayStatus.AVAILABLE:
+            raise KeyNotAvailable()  # row 5, one path whatever the reason
+        capacity, renewable = hot_sql.capacity_and_renewals(
+            account_id=requester.account.pk,
+            product=key.product,
+            tier=key.tier,
+            moment=moment,
+            limit=RENEWAL_OPTIONS_SHOWN,
         )
-        return Preview(
+        preview = Preview(
             key=key,
-            starts_at=starts_at,
-            expires_at=clock.add_months(starts_at, key.months),
-            seats_total_after=current + key.seats,
-            renewal_options=renewal_options(
-                account=requester.account, product=key.product, tier=key.tier, months=key.months
-            ),
+            starts_at=moment,
+            expires_at=clock.add_months(moment, key.months),
+            seats_total_after=capacity + key.seats,
+            renewal_options=[
+                RenewalOption(
+                    subscription_id=pk,
+                    key_hint=hint,
+                    current_expires_at=expires_at,
+                    starts_at=expires_at,
+                    expires_at=clock.add_months(expires_at, key.months),
+                )
+                for pk, expires_at, hint in renewable
+            ],
         )
+        _record_attempt(requester, "validate", raw, Outcome(key=key), moment)
+        return preview
 
     return _attempt(requester, "validate", raw, run)
 
@@ -144,68 +180,67 @@ def activate_key(*, requester: Requester, raw: str, product: str, renew: int | N
 
     def run() -> Subscription:
         digest = _checked_digest(requester, raw, product)
-        return _redeem(requester, digest, renew)
+        return _redeem(requester, digest, raw, renew)
 
     return _attempt(requester, "activate", raw, run)
 
 
 @transaction.atomic
-def _redeem(requester: Requester, digest: str, renew: int | None) -> Subscription:
+def _redeem(requester: Requester, digest: str, raw: str, renew: int | None) -> Subscription:
     moment = clock.now()
+    account = requester.account
     # One conditional UPDATE decides the race: whichever transaction flips the row from
     # `available` wins; every other one updates nothing, on SQLite and PostgreSQL alike.
-    won = (
-        ActivationKey.objects.redeemable(moment)
-        .filter(code_hmac=digest)
-        .update(
-            status=KeyStatus.ACTIVATED,
-            activated_account=requester.account,
-            activated_at=moment,
-            activated_by=requester.user,
-        )
-    )
-    if not won:
-        # A concurrent activation of the same key on this same account may have won.
-        if _active_on_account(requester.account, digest):
+    key = hot_sql.claim_key(digest=digest, account_id=account.pk, user_id=requester.user.pk, moment=moment)
+    if key is None:
+        # Row 4 (perhaps a concurrent activation of this key on this same account won) or 5.
+        if _active_on_account(hot_sql.find_key(digest), account, moment):
             raise AlreadyActivated()
         raise KeyNotAvailable()
-    key = ActivationKey.objects.select_related("partner").get(code_hmac=digest)
-    starts_at, target = moment, None
-    if renew is not None:
-        if not is_storable_id(renew):
-            raise InvalidRenewal(details={"renew": renew})
+    target = _renewal_target(requester, key, renew, moment) if renew is not None else None
+    subscription = _create_subscription(key, account, target, moment)
+    events = (
+        event_fields(
+            **subscription_created_event(subscription=subscription, actor=requester.user, ip=requester.ip, renews=renew)
+        ),
+        event_fields(
+            action="key.activated",
+            actor=requester.user,
+            account=account,
+            partner_id=key.partner_id,
+            target=key,
+            ip=requester.ip,
+            details={"subscription": subscription.pk, "renews": renew},
+        ),
+    )
+    _record_attempt(requester, "activate", raw, Outcome(key=key, events=events), moment)
+    # One task row in this transaction: it exists exactly when the activation commits.
+    queue_activation_emails(subscription=subscription)
+    # Last, so the shared rollup rows stay locked only until the commit (keys/rollup.py).
+    key_activated(partner_id=key.partner_id, batch_id=key.batch_id, activated_at=moment)
+    return subscription
+
+
+def _renewal_target(requester: Requester, key: ActivationKey, renew, moment: datetime) -> Subscription:
+    target = None
+    if is_storable_id(renew):
         target = (
             renewable_subscriptions(account=requester.account, product=key.product, tier=key.tier, at=moment)
             .filter(pk=renew)
             .first()
         )
-        if target is None:
-            raise InvalidRenewal(details={"renew": renew})
-        starts_at = target.expires_at
+    if target is None:
+        raise InvalidRenewal(details={"renew": renew})
+    return target
+
+
+def _create_subscription(key: ActivationKey, account, target: Subscription | None, moment: datetime) -> Subscription:
+    if target is None:
+        return create_key_subscription(key=key, account=account, starts_at=moment)
     try:
-        # The unique `renews` column lets only one key continue a given subscription.
+        # The unique `renews` column lets only one key continue a given subscription; the
+        # savepoint is taken only for a renewal, the one case that can meet that conflict.
         with transaction.atomic():
-            subscription = create_key_subscription(
-                key=key,
-                account=requester.account,
-                actor=requester.user,
-                starts_at=starts_at,
-                renews=target,
-                ip=requester.ip,
-            )
+            return create_key_subscription(key=key, account=account, starts_at=target.expires_at, renews=target)
     except IntegrityError:
-        raise InvalidRenewal(details={"renew": renew}) from None
-    record_event(
-        action="key.activated",
-        actor=requester.user,
-        account=requester.account,
-        partner=key.partner,
-        target=key,
-        ip=requester.ip,
-        details={"subscription": subscription.pk, "renews": renew},
-    )
-    # Outbox rows in this transaction (they exist iff the activation commits); sent after commit.
-    queue_activation_emails(subscription=subscription)
-    # Last, so the shared rollup rows stay locked only until the commit (keys/rollup.py).
-    key_activated(partner_id=key.partner_id, batch_id=key.batch_id, activated_at=moment)
-    return subscription
+        raise InvalidRenewal(details={"renew": target.pk}) from None

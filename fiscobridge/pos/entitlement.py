@@ -11,9 +11,10 @@ capacity dropped below the count of active certificates.
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q
-
 from fiscobridge.core import clock
+from fiscobridge.core.ids import is_uid
+from fiscobridge.pos import hot_sql
+from fiscobridge.pos.errors import CertificateNotFound
 from fiscobridge.pos.models import Certificate, CertificateStatus
 from fiscobridge.subscriptions.capacity import pos_capacity
 
@@ -58,16 +59,21 @@ def entitlements_for_account(account, at: datetime | None = None) -> dict[int, E
 
 
 def entitlement_of(certificate: Certificate, at: datetime | None = None) -> Entitlement:
-    """One certificate's entitlement, in at most two queries (capacity, then its place)."""
-    moment = at or clock.now()
-    if certificate.status != CertificateStatus.ACTIVE or moment >= certificate.not_after:
-        return _decide(status=certificate.status, not_after=certificate.not_after, capacity=0, place=0, moment=moment)
-    capacity = pos_capacity(certificate.account_id, moment)
-    ahead = 0
-    if capacity > 0:
-        uploaded_at = certificate.uploaded_at
-        earlier = Q(uploaded_at__lt=uploaded_at) | Q(uploaded_at=uploaded_at, pk__lt=certificate.pk)
-        ahead = Certificate.objects.filter(account_id=certificate.account_id).active().filter(earlier).count()
+    """One certificate's entitlement, in one query."""
+    return entitlement_by_uid(certificate.account_id, certificate.uid, at)
+
+
+def entitlement_by_uid(account_id: int, uid: str, at: datetime | None = None) -> Entitlement:
+    """The entitlement of the account's certificate `uid` (CertificateNotFound, 404, also for
+    another account's UID), in one statement: the hot path of POS devices (pos/hot_sql.py)."""
+    uid = str(uid)
+    facts = hot_sql.entitlement_facts(account_id=account_id, uid=uid, moment=at or clock.now()) if is_uid(uid) else None
+    if facts is None:
+        raise CertificateNotFound()
     return _decide(
-        status=certificate.status, not_after=certificate.not_after, capacity=capacity, place=ahead + 1, moment=moment
+        status=facts.status,
+        not_after=facts.not_after,
+        capacity=facts.capacity,
+        place=facts.ahead + 1,
+        moment=at or clock.now(),
     )

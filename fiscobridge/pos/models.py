@@ -67,6 +67,15 @@ class Certificate(models.Model):
     objects = CertificateQuerySet.as_manager()
 
     class Meta:
+        # The seat order of an account's active certificates (SPEC 4.1), read by every entitlement
+        # check (pos/hot_sql.py counts the ones ahead of a certificate).
+        indexes = [
+            models.Index(
+                fields=["account", "uploaded_at", "id"],
+                condition=Q(status="active"),
+                name="certificate_seat_order",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["account", "fingerprint"], condition=Q(status="active"), name="certificate_active_unique"

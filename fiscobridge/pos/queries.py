@@ -3,6 +3,7 @@
 from django.db.models import QuerySet
 
 from fiscobridge.core.errors import InvalidInput
+from fiscobridge.core.ids import is_uid
 from fiscobridge.pos.errors import CertificateNotFound
 from fiscobridge.pos.models import Certificate, CertificateDisplayStatus
 
@@ -13,8 +14,7 @@ _SECRETS = ("file_encrypted", "password_encrypted")
 def get_certificate_for_account(account, uid: str) -> Certificate:
     """The account's own certificate, or CertificateNotFound (404) — also for another account's UID."""
     uid = str(uid)
-    # A UID is short and printable; anything else (NUL, which PostgreSQL refuses) cannot match.
-    if not uid or len(uid) > 32 or not uid.isprintable():
+    if not is_uid(uid):
         raise CertificateNotFound()
     certificate = Certificate.objects.for_account(account).defer(*_SECRETS).filter(uid=uid).first()
     if certificate is None:

@@ -9,11 +9,17 @@ from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.subscriptions.models import Source, Subscription
 
+# At most this many renewal options are offered (the soonest-ending first): an account with
+# hundreds of key subscriptions gets a short list, not hundreds of radio buttons.
+RENEWAL_OPTIONS_SHOWN = 10
+
 
 @dataclass(frozen=True)
 class RenewalOption:
-    subscription: Subscription
-    starts_at: datetime
+    subscription_id: int
+    key_hint: str
+    current_expires_at: datetime
+    starts_at: datetime  # = current_expires_at: the renewal starts when that one ends
     expires_at: datetime
 
 
@@ -21,7 +27,9 @@ def renewable_subscriptions(*, account, product: str, tier: str, at: datetime | 
     """Key-based subscriptions of this product (and tier) that a new key may continue.
 
     Active or scheduled, not ended, and not already continued by another renewal (a second
-    renewal of the same one would overlap it, and a prepaid day would be lost).
+    renewal of the same one would overlap it, and a prepaid day would be lost). The review step
+    reads the same rule in keys/hot_sql.py (`capacity_and_renewals`), bounded to
+    RENEWAL_OPTIONS_SHOWN; tests/test_subscriptions.py holds both to the same answers.
     """
     moment = at or clock.now()
     return (
@@ -32,20 +40,10 @@ def renewable_subscriptions(*, account, product: str, tier: str, at: datetime | 
     )
 
 
-def renewal_options(
-    *, account, product: str, tier: str, months: int, at: datetime | None = None
-) -> list[RenewalOption]:
-    return [
-        RenewalOption(subscription=sub, starts_at=sub.expires_at, expires_at=clock.add_months(sub.expires_at, months))
-        for sub in renewable_subscriptions(account=account, product=product, tier=tier, at=at)
-    ]
-
-
-def create_key_subscription(
-    *, key, account, actor, starts_at: datetime, renews: Subscription | None = None, ip=None
-) -> Subscription:
-    """The subscription a redeemed key grants. Called inside the redemption transaction."""
-    subscription = Subscription.objects.create(
+def create_key_subscription(*, key, account, starts_at: datetime, renews: Subscription | None = None) -> Subscription:
+    """The subscription a redeemed key grants. Called inside the redemption transaction, which
+    also writes its `subscription.created` event (`subscription_created_event`)."""
+    return Subscription.objects.create(
         account=account,
         product=key.product,
         tier=key.tier,
@@ -57,19 +55,22 @@ def create_key_subscription(
         started_at=starts_at,
         expires_at=clock.add_months(starts_at, key.months),
     )
-    record_subscription_created(subscription=subscription, actor=actor, ip=ip, renews=renews.pk if renews else None)
-    return subscription
 
 
 def record_subscription_created(*, subscription: Subscription, actor, ip=None, **details) -> None:
     """The audit event of a new subscription, whatever its source; `details` adds source facts."""
-    record_event(
-        action="subscription.created",
-        actor=actor,
-        account=subscription.account,
-        target=subscription,
-        ip=ip,
-        details={
+    record_event(**subscription_created_event(subscription=subscription, actor=actor, ip=ip, **details))
+
+
+def subscription_created_event(*, subscription: Subscription, actor, ip=None, **details) -> dict:
+    """The arguments of `record_event` for a new subscription."""
+    return {
+        "action": "subscription.created",
+        "actor": actor,
+        "account": subscription.account,
+        "target": subscription,
+        "ip": ip,
+        "details": {
             "product": subscription.product,
             "tier": subscription.tier,
             "seats": subscription.seats,
@@ -78,7 +79,7 @@ def record_subscription_created(*, subscription: Subscription, actor, ip=None, *
             "expires_at": subscription.expires_at.isoformat(),
             **details,
         },
-    )
+    }
 
 
 @transaction.atomic

@@ -14,7 +14,7 @@ from fiscobridge.api.schemas import (
 )
 from fiscobridge.core.net import client_ip
 from fiscobridge.core.text import size_text
-from fiscobridge.pos.entitlement import entitlement_of, entitlements_for_account
+from fiscobridge.pos.entitlement import entitlement_by_uid, entitlement_of, entitlements_for_account
 from fiscobridge.pos.queries import (
     certificates_for_account,
     get_certificate_for_account,
@@ -82,5 +82,4 @@ def revoke(request, uid: str):
 @router.get("/{uid}/entitlement", response={200: EntitlementOut, **ERRORS})
 def entitlement(request, uid: str):
     """May this certificate sign now? `reason` says why not."""
-    certificate = get_certificate_for_account(customer_account(request), uid)
-    return entitlement_dict(entitlement_of(certificate))
+    return entitlement_dict(entitlement_by_uid(customer_account(request).pk, uid))

@@ -32,8 +32,8 @@ def validate(request, payload: KeyIn):
         "seats_total_after": preview.seats_total_after,
         "renewal_options": [
             {
-                "subscription_id": o.subscription.pk,
-                "current_expires_at": o.subscription.expires_at,
+                "subscription_id": o.subscription_id,
+                "current_expires_at": o.current_expires_at,
                 "starts_at": o.starts_at,
                 "expires_at": o.expires_at,
             }

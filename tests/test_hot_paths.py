@@ -1,0 +1,179 @@
+"""The lean hot paths (issue 9): the statements each request runs are pinned, so they stay lean.
+
+Counts are of statements sent to the database, on each database (SQLite writes an attempt and its
+audit events in two statements, PostgreSQL in one). Durations are measured by `make bench`,
+never here.
+"""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from fiscobridge.core import clock
+from fiscobridge.integrations.models import ConnectionUsage
+from fiscobridge.keys import hot_sql
+from fiscobridge.keys.codes import generate_code
+from fiscobridge.pos.entitlement import entitlements_for_account
+from fiscobridge.pos.models import Certificate
+from fiscobridge.subscriptions.capacity import int_capacity_by_tier, pos_capacity
+from fiscobridge.subscriptions.models import Subscription
+from fiscobridge.subscriptions.services import RENEWAL_OPTIONS_SHOWN, end_subscription, renewable_subscriptions
+from tests.factories import activate, new_pfx, post_json, upload_pfx, validate
+
+START = "2027-03-01 12:00:00Z"
+
+
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def attempt_and_events() -> int:
+    """Statements that store an attempt with its audit events."""
+    return 1 if on_postgres() else 2
+
+
+def statements(request, status: int) -> list[str]:
+    """The SQL the request `request()` sends (its answer must have `status`), without the
+    SAVEPOINT/RELEASE that the test's own transaction turns an outermost `atomic` into (in
+    production that is BEGIN … COMMIT, not a statement)."""
+    with CaptureQueriesContext(connection) as captured:
+        response = request()
+    assert response.status_code == status, response.content
+    return [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+
+@pytest.fixture
+def warm(customer):
+    """The token has been used this minute, so authentication does not also touch last_used_at."""
+    assert validate(customer, generate_code("pos")).status_code == 409
+    return customer
+
+
+def test_validate_runs_five_statements(warm, issue):
+    [code] = issue()
+    sql = statements(lambda: validate(warm, code), 200)
+    # token, lockout check, the key, capacity with renewal options, the attempt and its event
+    assert len(sql) == 4 + attempt_and_events(), sql
+
+
+def test_activate_runs_one_short_transaction(warm, issue):
+    [code] = issue()
+    sql = statements(lambda: activate(warm, code), 201)
+    # token, lockout check; then in one transaction: the conditional UPDATE … RETURNING, the
+    # subscription, the attempt with two audit events, the e-mail task, the partner's rollup (2)
+    assert len(sql) == 7 + attempt_and_events(), sql
+    assert sql[2].startswith("UPDATE keys_activationkey") and "RETURNING" in sql[2]
+    assert not any("outbound" in s.lower() for s in sql)  # no e-mail in the request: a task row
+    assert any("dbtaskresult" in s for s in sql)
+
+
+def test_a_failed_attempt_counts_on_its_counters_in_two_statements(warm):
+    sql = statements(lambda: validate(warm, generate_code("pos")), 409)
+    # token, lockout check, the key; then, in one transaction, the three counters (open their
+    # windows under row locks, add the failure) and the attempt with its event
+    assert len(sql) == 5 + attempt_and_events(), sql
+    assert sql[3].startswith("INSERT INTO keys_failurecounter") and "ON CONFLICT" in sql[3]
+
+
+def test_token_authentication_is_one_query(warm):
+    sql = statements(lambda: warm.client.get("/api/v1/subscriptions"), 200)
+    assert sum("accounts_apitoken" in s for s in sql) == 1 and "accounts_user" in sql[0], sql
+
+
+# --- the hand-written SQL answers as the ORM rules do ----------------------------------------
+
+
+def _key_subscription(customer, issue, **package):
+    [code] = issue(**package)
+    assert activate(customer, code, package.get("product", "pos")).status_code == 201
+    return Subscription.objects.filter(account=customer.account).latest("id")
+
+
+def test_capacity_and_renewals_agree_with_the_orm_rules(customer, staff, issue):
+    with time_machine.travel(START, tick=False) as travel:
+        first = _key_subscription(customer, issue, seats=2, months=1)
+        renewal = activate(customer, issue(seats=3)[0], renew=first.pk).json()["subscription"]
+        _key_subscription(customer, issue, seats=5, months=6)
+        ended = _key_subscription(customer, issue, seats=7)
+        end_subscription(subscription=ended, reason="test", actor=staff.user)
+        _key_subscription(customer, issue, product="int", tier="growth", seats=4)
+        travel.shift(timedelta(days=10))
+        moment = clock.now()
+        for product, tier, capacity in (
+            ("pos", "", pos_capacity(customer.account, moment)),
+            ("int", "growth", int_capacity_by_tier(customer.account, moment)["growth"]),
+            ("int", "scale", 0),
+        ):
+            got_capacity, options = hot_sql.capacity_and_renewals(
+                account_id=customer.account.pk, product=product, tier=tier, moment=moment, limit=50
+            )
+            expected = renewable_subscriptions(account=customer.account, product=product, tier=tier, at=moment)
+            assert got_capacity == capacity
+            assert options == [(s.pk, s.expires_at, s.key_hint) for s in expected]
+        # The renewed one is not offered again; its scheduled renewal is.
+        _, options = hot_sql.capacity_and_renewals(
+            account_id=customer.account.pk, product="pos", tier="", moment=moment, limit=50
+        )
+        offered = {pk for pk, _, _ in options}
+        assert first.pk not in offered and renewal["id"] in offered and ended.pk not in offered
+        assert pos_capacity(customer.account, moment) == 2 + 5  # the renewal has not started yet
+
+
+def test_renewal_options_are_bounded_and_soonest_ending_first(customer, issue):
+    codes = issue(quantity=RENEWAL_OPTIONS_SHOWN + 3, months=1)
+    with time_machine.travel(START, tick=False) as travel:
+        for code in codes:
+            assert activate(customer, code).status_code == 201
+            travel.shift(timedelta(hours=1))
+        [fresh] = issue(months=1)
+        body = validate(customer, fresh).json()
+    options = body["renewal_options"]
+    assert len(options) == RENEWAL_OPTIONS_SHOWN
+    ends = [o["current_expires_at"] for o in options]
+    assert ends == sorted(ends)
+    soonest = Subscription.objects.filter(account=customer.account).order_by("expires_at", "id")
+    assert [o["subscription_id"] for o in options] == [s.pk for s in soonest[:RENEWAL_OPTIONS_SHOWN]]
+    assert body["seats_total_after"] == 2 * (RENEWAL_OPTIONS_SHOWN + 3) + 2  # capacity counts them all
+
+
+# --- the machine hot paths: entitlement and usage ---------------------------------------------
+
+
+def test_entitlement_is_one_statement_and_agrees_with_the_seat_order(warm, staff, issue):
+    [code] = issue(seats=2)
+    assert activate(warm, code).status_code == 201
+    uids = [upload_pfx(warm, new_pfx(org=f"Shop {i}")).json()["uid"] for i in range(2)]
+    ended = Subscription.objects.get(account=warm.account)
+    [more] = issue(seats=1)
+    assert activate(warm, more).status_code == 201
+    uids.append(upload_pfx(warm, new_pfx(org="Shop 3")).json()["uid"])
+    end_subscription(subscription=ended, reason="test", actor=staff.user)  # capacity 3 → 1
+    revoke = warm.client.post(f"/api/v1/pos/certificates/{uids[0]}/revoke")
+    assert revoke.status_code == 200
+    by_pk = entitlements_for_account(warm.account)
+    for uid in uids:
+        sql = statements(lambda uid=uid: warm.client.get(f"/api/v1/pos/certificates/{uid}/entitlement"), 200)
+        assert len(sql) == 2, sql  # the token, then one statement
+        body = warm.client.get(f"/api/v1/pos/certificates/{uid}/entitlement").json()
+        expected = by_pk[Certificate.objects.get(uid=uid).pk]
+        assert body == {"can_sign": expected.can_sign, "reason": expected.reason}
+    assert [warm.client.get(f"/api/v1/pos/certificates/{u}/entitlement").json()["reason"] for u in uids] == [
+        "revoked",
+        "ok",
+        "over_seat_limit",
+    ]
+
+
+def test_usage_is_one_statement_after_the_connection(warm):
+    uid = warm.client.post(
+        "/api/v1/integrations/connections", {"type": "xero", "tier": "trial", "name": "Books"}, "application/json"
+    ).json()["uid"]
+    url = f"/api/v1/integrations/connections/{uid}/usage"
+    for expected_total in (3, 6):
+        sql = statements(lambda: post_json(warm.client, url, {"invoices": 3}), 200)
+        assert len(sql) == 3, sql  # the token, the connection, the counting upsert
+        assert sql[2].startswith("INSERT INTO integrations_connectionusage") and "ON CONFLICT" in sql[2]
+        assert ConnectionUsage.objects.get().invoices == expected_total
