@@ -36,12 +36,19 @@ install-dev: $(BIN)/.installed-dev
 
 # E-mail links point where `make run` serves, unless PUBLIC_BASE_URL says otherwise.
 run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
+# Without an SMTP server, `make run` writes e-mail to files instead of printing it over the logins.
+ifeq ($(EMAIL_HOST),)
+run: export EMAIL_BACKEND ?= django.core.mail.backends.filebased.EmailBackend
+endif
 run: install
 	$(BIN)/fiscobridge manage migrate --no-input -v 0
 	$(BIN)/fiscobridge demo
 	@echo
 	@echo "Portal: http://$(HOST):$(PORT)/   API docs: http://$(HOST):$(PORT)/api/v1/docs   Admin: http://$(HOST):$(PORT)/admin/"
-	$(BIN)/fiscobridge serve --host $(HOST) --port $(PORT)
+	@echo "Task worker: runs beside the portal (e-mail, reminders, Stripe re-sync); Ctrl-C stops both."
+	@echo "E-mail: $$($(BIN)/fiscobridge manage shell -c 'from fiscobridge.notifications.sending import transport_description as t; print(t())')"
+	@$(BIN)/fiscobridge worker --quiet & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/fiscobridge serve --host $(HOST) --port $(PORT)
 
 test: install-dev
 	@bash scripts/test.sh

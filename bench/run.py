@@ -201,10 +201,11 @@ def issue_to_csv(env: dict, partner_email: str, count: int, out: Path) -> tuple[
 
 
 class Server:
-    def __init__(self, env: dict, workers: int, log_path: Path):
+    def __init__(self, env: dict, workers: int, log_path: Path, threads: int = 1):
         self.host, self.port, self.workers = "127.0.0.1", _free_port(), workers
         self.log = open(log_path, "w+")  # noqa: SIM115 (open for the server's life; closed in stop())
         argv = [*cli_argv(), "serve", "--host", self.host, "--port", str(self.port), "--workers", str(workers)]
+        argv += ["--threads", str(threads)]
         self.proc = subprocess.Popen(
             argv, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -367,6 +368,7 @@ def parse_args(argv):
     parser.add_argument(
         "--workers", type=int, default=2 * cores + 1, help=f"gunicorn workers (default {2 * cores + 1})"
     )
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (default 1: sync workers)")
     parser.add_argument("--accounts", type=int, default=8, help="customer accounts (default 8)")
     parser.add_argument("--tokens-per-account", type=int, default=4, help="API tokens per account (default 4)")
     parser.add_argument("--issue-count", type=int, default=100_000, help="keys in the issuance run (default 100000)")
@@ -501,7 +503,7 @@ def run_http(args, scratch: Path, db: Database, env: dict, results: dict, proble
     ]
     validate_codes, _ = issue_to_csv(env, partner, 256, scratch / "validate-pool.csv")
 
-    server = Server(env, args.workers, scratch / "server.log")
+    server = Server(env, args.workers, scratch / "server.log", args.threads)
     activate_ok = 0
     try:
         log(f"starting `fiscobridge serve` with {args.workers} gunicorn workers on port {server.port}")

@@ -26,6 +26,7 @@ def _cmd_serve(args) -> int:
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     workers = str(args.workers or int(os.environ.get("WEB_CONCURRENCY", "0") or 0) or (os.cpu_count() or 1) * 2 + 1)
+    threads = args.threads or int(os.environ.get("WEB_THREADS", "0") or 0) or 1
     argv = [
         sys.executable,
         "-m",
@@ -40,6 +41,8 @@ def _cmd_serve(args) -> int:
         "--forwarded-allow-ips",
         os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
     ]
+    if threads > 1:
+        argv += ["--worker-class", "gthread", "--threads", str(threads)]
     print(
         f"Serving FiscoBridge Licensing on http://{args.host}:{args.port} with {workers} gunicorn workers", flush=True
     )
@@ -244,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_positive_int, default=8000)
     serve.add_argument("--workers", type=_positive_int, default=None, help="gunicorn workers (default: 2 × cores + 1)")
+    serve.add_argument(
+        "--threads", type=_positive_int, default=None, help="threads per worker (default 1: sync workers)"
+    )
     serve.set_defaults(run=_cmd_serve)
 
     demo = sub.add_parser("demo", help="create demo partner, customer, staff and keys; print the logins")

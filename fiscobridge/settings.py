@@ -117,7 +117,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": env.str("SQLITE_TEST_NAME", default=str(DATA_DIR / "test.sqlite3"))}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A health check is one more round trip at the start of every request that uses the database
+    # (a SELECT 1, on the hot paths too); without it, after a database restart each web process
+    # notices the broken connection on its next request and reconnects (docs/decisions.md).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=False)
+    # Server-side parameters and prepared statements: PostgreSQL plans a hot statement once per
+    # connection instead of on every request (bench/README.md). Turn off behind a pooler in
+    # transaction mode (PgBouncer < 1.21), which cannot keep prepared statements.
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"server_side_binding": True, "prepare_threshold": env.int("DATABASE_PREPARE_THRESHOLD", default=5)}
+        )
     test_name = env.str("POSTGRES_TEST_NAME", default="")
     if test_name:
         DATABASES["default"]["TEST"] = {"NAME": test_name}
@@ -226,6 +236,8 @@ EMAIL_BACKEND = env.str(
     if EMAIL_HOST
     else "django.core.mail.backends.console.EmailBackend",
 )
+# Where the file-based backend (`make run` without SMTP) writes each message.
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(DATA_DIR / "sent-mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="FiscoBridge <no-reply@fiscobridge.localhost>")
 # Links in e-mails use PUBLIC_BASE_URL (the portal's address, set with the Stripe settings below).
 NOTIFICATIONS_REMINDER_DAYS = env.list("NOTIFICATIONS_REMINDER_DAYS", cast=int, default=[30, 7, 1])

@@ -6,12 +6,12 @@ as aware UTC datetimes on both databases.
 
 from datetime import UTC, datetime
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils.dateparse import parse_datetime
 
 
 def to_db(moment: datetime | None):
-    return connection.ops.adapt_datetimefield_value(moment)
+    return connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(moment)
 
 
 def from_db(value) -> datetime | None:
@@ -40,15 +40,56 @@ class RowReader:
         """An instance from `values` (the row's slice for these columns); None if its id is NULL."""
         if values[0] is None:
             return None
+        database = connections[DEFAULT_DB_ALIAS]
         if self._converters is None:
             self._converters = []
             for field in self.fields:
                 expression = field.get_col(self.model._meta.db_table)
-                found = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+                found = database.ops.get_db_converters(expression) + expression.get_db_converters(database)
                 self._converters.append((expression, found))
         converted = []
         for (expression, converters), value in zip(self._converters, values, strict=True):
             for convert in converters:
-                value = convert(value, expression, connection)
+                value = convert(value, expression, database)
             converted.append(value)
-        return self.model.from_db(connection.alias, self.columns, converted)
+        return self.model.from_db(DEFAULT_DB_ALIAS, self.columns, converted)
+
+
+_INSERTS: dict = {}  # (model, database vendor) → (fields, "INSERT INTO … VALUES ", one row's marks)
+
+
+def insert_sql(instances: list) -> tuple[str, list]:
+    """`INSERT INTO … VALUES …` for unsaved instances of one model (every column but a database-
+    made id), each value prepared by its field exactly as `save()` would prepare it."""
+    model = type(instances[0])
+    database = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs a lookup per use
+    shape = _INSERTS.get((model, database.vendor))
+    if shape is None:
+        fields = [field for field in model._meta.concrete_fields if not field.db_returning]
+        columns = ", ".join(database.ops.quote_name(field.column) for field in fields)
+        shape = (
+            fields,
+            f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ",
+            f"({', '.join(['%s'] * len(fields))})",
+        )
+        _INSERTS[(model, database.vendor)] = shape
+    fields, head, row = shape
+    params = [field.get_db_prep_save(field.pre_save(obj, True), database) for obj in instances for field in fields]
+    return head + ", ".join([row] * len(instances)), params
+
+
+def run_together(statements: list[tuple[str, list]]) -> list[int]:
+    """Run independent INSERT/UPDATE statements (none reads another's changes); returns the rows
+    each one changed. PostgreSQL gets them in one round trip, as data-modifying WITH queries;
+    SQLite, in process, one after the other."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            counts = []
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                counts.append(cursor.rowcount)
+            return counts
+        parts = ", ".join(f"s{index} AS ({sql} RETURNING 1)" for index, (sql, _) in enumerate(statements))
+        totals = ", ".join(f"(SELECT COUNT(*) FROM s{index})" for index in range(len(statements)))
+        cursor.execute(f"WITH {parts} SELECT {totals}", [value for _, params in statements for value in params])
+        return list(cursor.fetchone())

@@ -14,16 +14,12 @@ from datetime import datetime
 from django.db import connection
 
 from fiscobridge.audit.models import Event
-from fiscobridge.core.hot_sql import from_db, to_db
+from fiscobridge.core.hot_sql import from_db, insert_sql, run_together, to_db
 from fiscobridge.keys.models import ActivationKey, FailureCounter, KeyStatus, RedeemAttempt
-from fiscobridge.subscriptions.hot_sql import active_seats
-from fiscobridge.subscriptions.models import Source, Subscription
+from fiscobridge.subscriptions.hot_sql import active_seats, renewable_json
 
 COUNTERS = FailureCounter._meta.db_table
 KEYS = ActivationKey._meta.db_table
-ATTEMPTS = RedeemAttempt._meta.db_table
-EVENTS = Event._meta.db_table
-SUBSCRIPTIONS = Subscription._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -146,64 +142,67 @@ def claim_key(*, digest: str, account_id: int, user_id: int | None, moment: date
     return _key_from_row(row) if row else None
 
 
-# --- subscriptions ---------------------------------------------------------------------------
+# --- validate: everything it reads, in one statement -------------------------------------------
 
 
-def capacity_and_renewals(
-    *, account_id: int, product: str, tier: str, moment: datetime, limit: int
-) -> tuple[int, list[tuple[int, datetime, str]]]:
-    """In one statement: the seats of the account's active subscriptions of this product and
-    tier (`subscriptions.capacity`), and up to `limit` key subscriptions a new key may renew,
-    soonest-ending first (`subscriptions.services.renewable_subscriptions`): (id, expires_at,
-    key_hint) each."""
+@dataclass(frozen=True)
+class KeyFacts:
+    locked_until: datetime | None  # the latest lock among the requester's counters, if locked now
+    key: ActivationKey | None  # the key with this HMAC, whatever its state
+    capacity: int  # active seats of the key's product and tier on the account (0 without a key)
+    renewable: list[tuple[int, datetime, str]]  # (id, expires_at, key_hint), soonest-ending first
+
+
+def key_facts(
+    *, digest: str, account_id: int, scopes: list[tuple[str, str]], moment: datetime, renewal_limit: int
+) -> KeyFacts:
+    """What validate needs, in one round trip: the lockout (row 1), the key (rows 4 and 5), and
+    for its product and tier the account's capacity and the subscriptions it may renew."""
     at = to_db(moment)
-    seats, seats_params = active_seats(account_column="%s", product=product, tier=tier, moment=moment)
-    sql = (
-        f"SELECT NULL, NULL, NULL, {seats} "
-        "UNION ALL SELECT * FROM ("
-        f"SELECT s.id, s.expires_at, s.key_hint, CAST(NULL AS BIGINT) FROM {SUBSCRIPTIONS} s "
-        "WHERE s.account_id = %s AND s.product = %s AND s.tier = %s AND s.source = %s AND s.expires_at > %s "
-        "AND (s.ended_at IS NULL OR s.ended_at > %s) "
-        f"AND NOT EXISTS (SELECT 1 FROM {SUBSCRIPTIONS} r WHERE r.renews_id = s.id) "
-        "ORDER BY s.expires_at, s.id LIMIT %s) AS renewable"
+    match = " OR ".join(["(scope = %s AND scope_key = %s)"] * len(scopes))
+    seats, seats_params = active_seats(account="%s", product="k.product", tier="k.tier", moment=moment)
+    renewable, renewable_params = renewable_json(
+        account="%s", product="k.product", tier="k.tier", moment=moment, limit=renewal_limit
     )
-    params = [account_id, *seats_params, account_id, product, tier, Source.KEY, at, at, limit]
+    sql = (
+        f"SELECT (SELECT MAX(locked_until) FROM {COUNTERS} WHERE locked_until > %s AND ({match})), "
+        f"{', '.join('k.' + column for column in KEY_COLUMNS)}, {seats}, {renewable} "
+        f"FROM (SELECT 1 AS one) AS x LEFT JOIN {KEYS} k ON k.code_hmac = %s"
+    )
+    params = [at, *(value for pair in scopes for value in pair)]
+    params += [account_id, *seats_params, account_id, *renewable_params, digest]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    capacity = next(int(total) for pk, _, _, total in rows if pk is None)
-    options = [(pk, from_db(expires), hint) for pk, expires, hint, _ in rows if pk is not None]
+        row = cursor.fetchone()
+    locked_until, key_row, capacity, renewable_text = row[0], row[1:-2], row[-2], row[-1]
+    renewable_rows = json.loads(renewable_text) if isinstance(renewable_text, str) else (renewable_text or [])
+    options = [(pk, from_db(expires), hint) for pk, expires, hint in renewable_rows]
     options.sort(key=lambda option: (option[1], option[0]))
-    return capacity, options
+    return KeyFacts(
+        locked_until=from_db(locked_until),
+        key=_key_from_row(key_row) if key_row[0] is not None else None,
+        capacity=int(capacity or 0),
+        renewable=options,
+    )
 
 
 # --- the attempt and its audit events --------------------------------------------------------
 
-_ATTEMPT_COLUMNS = ("at", "action", "account_id", "user_id", "session_scope", "ip", "input_hash", "outcome", "failed")
-_EVENT_COLUMNS = ("at", "action", "actor_id", "account_id", "partner_id", "target_type", "target_id", "ip", "details")
+
+def write_attempt(attempt: RedeemAttempt, events: list[Event], *, also: list[tuple[str, list]] = ()) -> list[int]:
+    """Store an attempt, its audit events and `also` (more independent writes, e.g. the partner's
+    rollup): one round trip on PostgreSQL. Returns the rows each of `also` changed."""
+    statements = [insert_sql([attempt])]
+    if events:
+        statements.append(insert_sql(events))
+    counts = run_together([*statements, *also])
+    return counts[len(statements) :]
 
 
-def _insert(table: str, columns: tuple[str, ...], rows: list[dict]) -> tuple[str, list]:
-    marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([marks] * len(rows))}"
-    params = [row[column] for row in rows for column in columns]
-    return sql, params
-
-
-def write_attempt(attempt: dict, events: list[dict], *, moment: datetime) -> None:
-    """Store a RedeemAttempt and its audit events (`audit.services.event_fields` each): one
-    round trip on PostgreSQL (a data-modifying WITH), two statements on SQLite."""
-    at = to_db(moment)
-    attempt_sql, attempt_params = _insert(ATTEMPTS, _ATTEMPT_COLUMNS, [{**attempt, "at": at}])
-    if not events:
-        with connection.cursor() as cursor:
-            cursor.execute(attempt_sql, attempt_params)
-        return
-    event_rows = [{**event, "at": at, "details": json.dumps(event["details"])} for event in events]
-    events_sql, events_params = _insert(EVENTS, _EVENT_COLUMNS, event_rows)
+def insert_returning_id(instance) -> None:
+    """Insert an unsaved instance (as `save()` would) and set its id: one statement."""
+    sql, params = insert_sql([instance])
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"WITH attempt AS ({attempt_sql}) {events_sql}", attempt_params + events_params)
-        else:
-            cursor.execute(attempt_sql, attempt_params)
-            cursor.execute(events_sql, events_params)
+        cursor.execute(f"{sql} RETURNING id", params)
+        instance.pk = cursor.fetchone()[0]
+    instance._state.adding = False

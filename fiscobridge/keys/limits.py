@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Q
 
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
@@ -85,10 +85,25 @@ def _refuse(counter_ids: list[int], until: datetime, moment: datetime) -> TooMan
     return _too_many(until, moment)
 
 
+def lock_scopes(requester: Requester) -> list[tuple[str, str]]:
+    """(scope, scope_key) of the requester's three counters, for statements that check the lock
+    together with other reads (keys/hot_sql.py `key_facts`)."""
+    return [(rule.scope, rule.key) for rule in _rules(requester)]
+
+
+def refuse_while_locked(requester: Requester, until: datetime, moment: datetime) -> TooManyAttempts:
+    """The answer to an attempt found locked until `until`; counted on the counters locked now."""
+    match = Q()
+    for scope, key in lock_scopes(requester):
+        match |= Q(scope=scope, scope_key=key)
+    FailureCounter.objects.filter(match, locked_until__gt=moment).update(refused=F("refused") + 1)
+    return _too_many(until, moment)
+
+
 def ensure_not_locked(requester: Requester) -> None:
     """SPEC 2.5 row 1, in one read of the requester's three counters (and a count when locked)."""
     moment = clock.now()
-    locked = hot_sql.locked_counters([(rule.scope, rule.key) for rule in _rules(requester)], moment=moment)
+    locked = hot_sql.locked_counters(lock_scopes(requester), moment=moment)
     if locked:
         raise _refuse([pk for pk, _ in locked], max(until for _, until in locked), moment)
 

@@ -3,11 +3,14 @@
 The hot path of the API (bench/README.md). Statements per request, PostgreSQL (SQLite runs the
 attempt and its events as two), pinned by tests/test_hot_paths.py:
 
-- validate: lockout check, key lookup (rows 4 and 5 from one row), capacity and renewal options
-  together, the attempt with its audit event;
-- activate: lockout check, then one transaction: the conditional UPDATE … RETURNING that decides
-  the race, the subscription, the attempt with its two audit events, the e-mail task;
+- validate: one statement reads the lockout (row 1), the key (rows 4 and 5 from one row) and, for
+  its product and tier, the capacity and the renewal options; then the attempt with its event;
+- activate: the lockout check, then one transaction: the conditional UPDATE … RETURNING that
+  decides the race, the subscription, the attempt with its two audit events, the e-mail task
+  and the partner's rollup (keys/rollup.py);
 - a failure (row 5) also counts on the three failure counters, in its transaction.
+
+The key is parsed before any statement: a malformed key needs only the lockout check.
 """
 
 from dataclasses import dataclass
@@ -16,12 +19,14 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from fiscobridge.audit.actions import redemption_action
+from fiscobridge.audit.models import Event
 from fiscobridge.audit.services import event_fields
 from fiscobridge.core import clock
 from fiscobridge.core.crypto import keyed_hash
 from fiscobridge.core.errors import DomainError
+from fiscobridge.core.hot_sql import insert_sql
 from fiscobridge.core.ids import is_storable_id
-from fiscobridge.keys import hot_sql
+from fiscobridge.keys import hot_sql, rollup
 from fiscobridge.keys.codes import KeyFormatError, code_digest, parse_key
 from fiscobridge.keys.errors import (
     AlreadyActivated,
@@ -30,19 +35,25 @@ from fiscobridge.keys.errors import (
     TooManyAttempts,
     WrongProduct,
 )
-from fiscobridge.keys.limits import Requester, count_failure, ensure_not_locked
-from fiscobridge.keys.models import ActivationKey, KeyDisplayStatus
-from fiscobridge.keys.rollup import key_activated
-from fiscobridge.notifications.outbox import queue_activation_emails
+from fiscobridge.keys.limits import (
+    Requester,
+    count_failure,
+    ensure_not_locked,
+    lock_scopes,
+    refuse_while_locked,
+)
+from fiscobridge.keys.models import ActivationKey, KeyDisplayStatus, RedeemAttempt
+from fiscobridge.notifications.outbox import activation_emails_task
 from fiscobridge.subscriptions.errors import InvalidRenewal
 from fiscobridge.subscriptions.models import Subscription
 from fiscobridge.subscriptions.services import (
     RENEWAL_OPTIONS_SHOWN,
     RenewalOption,
-    create_key_subscription,
+    new_key_subscription,
     renewable_subscriptions,
     subscription_created_event,
 )
+from fiscobridge.tasks.queue import announce
 
 
 @dataclass(frozen=True)
@@ -65,15 +76,18 @@ class Outcome:
     events: tuple[dict, ...] = ()  # audit events written with the attempt (an activation's)
 
 
-def _checked_digest(requester: Requester, raw: str, product: str) -> str:
-    """Rows 1–3 of SPEC 2.5; returns the key's HMAC for rows 4 and 5."""
-    ensure_not_locked(requester)
+def _digest(requester: Requester, raw: str, product: str) -> str:
+    """Rows 2 and 3 of SPEC 2.5 (no database needed); returns the key's HMAC for rows 4 and 5.
+    A refused input still hears row 1 first: a locked requester is told so, whatever it typed."""
     try:
         parsed = parse_key(raw, default_product=product)
-    except KeyFormatError as error:
+        if parsed.product != product:
+            raise WrongProduct(key_product=parsed.product)
+    except (KeyFormatError, WrongProduct) as error:
+        ensure_not_locked(requester)
+        if isinstance(error, WrongProduct):
+            raise
         raise InvalidKeyFormat(product=product, problem=error.problem) from None
-    if parsed.product != product:
-        raise WrongProduct(key_product=parsed.product)
     return code_digest(parsed.canonical)
 
 
@@ -86,18 +100,22 @@ def _active_on_account(key: ActivationKey | None, account, moment: datetime) -> 
     )
 
 
-def _record_attempt(requester: Requester, action: str, raw: str, outcome: Outcome, moment: datetime) -> None:
+def _record_attempt(
+    requester: Requester, action: str, raw: str, outcome: Outcome, moment: datetime, also=()
+) -> list[int]:
+    """Store the attempt with its audit events (and `also`, more writes sent with them)."""
     input_hash = keyed_hash("attempt-input", raw[:512])
-    attempt = {
-        "action": action,
-        "account_id": requester.account.pk,
-        "user_id": requester.user.pk,
-        "session_scope": requester.session_scope,
-        "ip": requester.ip,
-        "input_hash": input_hash,
-        "outcome": outcome.code,
-        "failed": outcome.code == KeyNotAvailable.code,
-    }
+    attempt = RedeemAttempt(
+        at=moment,
+        action=action,
+        account_id=requester.account.pk,
+        user_id=requester.user.pk,
+        session_scope=requester.session_scope,
+        ip=requester.ip,
+        input_hash=input_hash,
+        outcome=outcome.code,
+        failed=outcome.code == KeyNotAvailable.code,
+    )
     events = list(outcome.events)
     if action == "validate" or outcome.code != "ok":
         key = outcome.key
@@ -112,7 +130,7 @@ def _record_attempt(requester: Requester, action: str, raw: str, outcome: Outcom
                 details={"outcome": outcome.code, "input_hash": input_hash},
             )
         )
-    hot_sql.write_attempt(attempt, events, moment=moment)
+    return hot_sql.write_attempt(attempt, [Event(at=moment, **fields) for fields in events], also=also)
 
 
 def _attempt(requester: Requester, action: str, raw: str, run):
@@ -139,25 +157,27 @@ def validate_key(*, requester: Requester, raw: str, product: str) -> Preview:
     """Preview a key: every check of activation, nothing changed."""
 
     def run() -> Preview:
-        digest = _checked_digest(requester, raw, product)
+        digest = _digest(requester, raw, product)
         moment = clock.now()
-        key = hot_sql.find_key(digest)
+        facts = hot_sql.key_facts(
+            digest=digest,
+            account_id=requester.account.pk,
+            scopes=lock_scopes(requester),
+            moment=moment,
+            renewal_limit=RENEWAL_OPTIONS_SHOWN,
+        )
+        if facts.locked_until is not None:
+            raise refuse_while_locked(requester, facts.locked_until, moment)
+        key = facts.key
         if _active_on_account(key, requester.account, moment):
             raise AlreadyActivated()
         if key is None or key.display_status_at(moment) != KeyDisplayStatus.AVAILABLE:
             raise KeyNotAvailable()  # row 5, one path whatever the reason
-        capacity, renewable = hot_sql.capacity_and_renewals(
-            account_id=requester.account.pk,
-            product=key.product,
-            tier=key.tier,
-            moment=moment,
-            limit=RENEWAL_OPTIONS_SHOWN,
-        )
         preview = Preview(
             key=key,
             starts_at=moment,
             expires_at=clock.add_months(moment, key.months),
-            seats_total_after=capacity + key.seats,
+            seats_total_after=facts.capacity + key.seats,
             renewal_options=[
                 RenewalOption(
                     subscription_id=pk,
@@ -166,7 +186,7 @@ def validate_key(*, requester: Requester, raw: str, product: str) -> Preview:
                     starts_at=expires_at,
                     expires_at=clock.add_months(expires_at, key.months),
                 )
-                for pk, expires_at, hint in renewable
+                for pk, expires_at, hint in facts.renewable
             ],
         )
         _record_attempt(requester, "validate", raw, Outcome(key=key), moment)
@@ -179,7 +199,8 @@ def activate_key(*, requester: Requester, raw: str, product: str, renew: int | N
     """Redeem a key for the requester's account and create its subscription, all or nothing."""
 
     def run() -> Subscription:
-        digest = _checked_digest(requester, raw, product)
+        digest = _digest(requester, raw, product)
+        ensure_not_locked(requester)
         return _redeem(requester, digest, raw, renew)
 
     return _attempt(requester, "activate", raw, run)
@@ -213,11 +234,18 @@ def _redeem(requester: Requester, digest: str, raw: str, renew: int | None) -> S
             details={"subscription": subscription.pk, "renews": renew},
         ),
     )
-    _record_attempt(requester, "activate", raw, Outcome(key=key, events=events), moment)
-    # One task row in this transaction: it exists exactly when the activation commits.
-    queue_activation_emails(subscription=subscription)
-    # Last, so the shared rollup rows stay locked only until the commit (keys/rollup.py).
-    key_activated(partner_id=key.partner_id, batch_id=key.batch_id, activated_at=moment)
+    # Last, in one round trip: the attempt, its events, the e-mail task (it exists exactly when
+    # the activation commits) and the partner's rollup, whose shared rows then stay locked only
+    # until the commit (keys/rollup.py).
+    emails = activation_emails_task(subscription=subscription)
+    statements = [insert_sql([emails])] if emails is not None else []
+    statements += rollup.activation_statements(partner_id=key.partner_id, batch_id=key.batch_id, activated_at=moment)
+    *_, batch_counted, _ = _record_attempt(
+        requester, "activate", raw, Outcome(key=key, events=events), moment, also=statements
+    )
+    rollup.after_activation(batch_counted=batch_counted, batch_id=key.batch_id)
+    if emails is not None:
+        announce(emails)
     return subscription
 
 
@@ -236,11 +264,15 @@ def _renewal_target(requester: Requester, key: ActivationKey, renew, moment: dat
 
 def _create_subscription(key: ActivationKey, account, target: Subscription | None, moment: datetime) -> Subscription:
     if target is None:
-        return create_key_subscription(key=key, account=account, starts_at=moment)
+        subscription = new_key_subscription(key=key, account=account, starts_at=moment)
+        hot_sql.insert_returning_id(subscription)
+        return subscription
+    subscription = new_key_subscription(key=key, account=account, starts_at=target.expires_at, renews=target)
     try:
         # The unique `renews` column lets only one key continue a given subscription; the
         # savepoint is taken only for a renewal, the one case that can meet that conflict.
         with transaction.atomic():
-            return create_key_subscription(key=key, account=account, starts_at=target.expires_at, renews=target)
+            hot_sql.insert_returning_id(subscription)
+            return subscription
     except IntegrityError:
         raise InvalidRenewal(details={"renew": target.pk}) from None

@@ -12,7 +12,7 @@ a partner in the same hour), so concurrent transactions queue on their row locks
 those locks only from the end of the work to the commit keeps that queue short. Always counts
 first, then the hour: one order, no deadlock between two activations.
 
-Each function is one statement (`key_activated` two). `rebuild()` recomputes everything from the
+Each function is one statement (an activation two). `rebuild()` recomputes everything from the
 keys: the data migration, the benchmark loader and operators use it; it can run on a live system.
 """
 
@@ -50,12 +50,26 @@ def batch_issued(*, batch_id: int, quantity: int) -> None:
     KeyBatchCounts.objects.create(batch_id=batch_id, available_keys=quantity)
 
 
-def key_activated(*, partner_id: int, batch_id: int, activated_at: datetime) -> None:
-    """One key of the batch went from available to activated at `activated_at`. Two statements;
-    call it last in the activation's transaction (the rows are shared: see the module's note)."""
-    _shift(batch_id, available_keys=-1, activated_keys=1)
-    with connection.cursor() as cursor:
-        cursor.execute(_COUNT_ACTIVATION, [partner_id, connection.ops.adapt_datetimefield_value(hour_of(activated_at))])
+def activation_statements(*, partner_id: int, batch_id: int, activated_at: datetime) -> list[tuple[str, list]]:
+    """One key of the batch went from available to activated at `activated_at`: the two
+    statements (batch counts, then the hour) for the activation's transaction to send LAST, with
+    its other final writes in one round trip (the rows are shared: see the module's note); it
+    then calls `after_activation` with the rows the first one changed."""
+    return [
+        (
+            f"UPDATE {COUNTS} SET available_keys = available_keys - 1, activated_keys = activated_keys + 1 "
+            "WHERE batch_id = %s",
+            [batch_id],
+        ),
+        (_COUNT_ACTIVATION, [partner_id, connection.ops.adapt_datetimefield_value(hour_of(activated_at))]),
+    ]
+
+
+def after_activation(*, batch_counted: int, batch_id: int) -> None:
+    """A batch without counts (its keys were written around the services) is counted from its
+    keys, this activation included."""
+    if not batch_counted:
+        _shift(batch_id, available_keys=-1, activated_keys=1)
 
 
 def key_revoked(*, batch_id: int) -> None:

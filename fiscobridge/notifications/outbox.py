@@ -13,7 +13,7 @@ from fiscobridge.notifications.compose import Draft
 from fiscobridge.notifications.letters import key_voided_drafts, store_drafts
 from fiscobridge.notifications.tasks import send_activation_emails, send_emails
 from fiscobridge.subscriptions.models import Subscription
-from fiscobridge.tasks.queue import enqueue_with_transaction
+from fiscobridge.tasks.queue import enqueue_with_transaction, task_row
 
 logger = logging.getLogger("fiscobridge.notifications")
 
@@ -36,11 +36,16 @@ def _queue_safely(what: str, build) -> None:
         logger.exception("e-mails for %s were not queued", what)
 
 
-def queue_activation_emails(*, subscription: Subscription) -> None:
-    """Call inside the redemption transaction: one task row, written with the activation (so it
-    exists exactly when the activation commits); the worker composes and sends the receipt and
-    the partner's notice. Nothing is rendered or sent while the customer waits."""
-    enqueue_with_transaction(send_activation_emails, subscription.pk)
+def activation_emails_task(*, subscription: Subscription):
+    """The task that composes and sends an activation's receipt and the partner's notice, as an
+    unsaved task row for the redemption transaction to insert with its final writes (so it
+    exists exactly when the activation commits), then `announce`. Nothing is rendered or sent
+    while the customer waits. With a task backend other than the database, the task is enqueued
+    after the commit instead, and None is returned."""
+    row = task_row(send_activation_emails, subscription.pk)
+    if row is None:
+        enqueue_with_transaction(send_activation_emails, subscription.pk)
+    return row
 
 
 def queue_key_voided_emails(*, key) -> None:

@@ -133,6 +133,8 @@ def transport_description() -> str:
     if backend.endswith("smtp.EmailBackend"):
         security = "TLS" if settings.EMAIL_USE_TLS else "SSL" if settings.EMAIL_USE_SSL else "no TLS"
         return f"SMTP {settings.EMAIL_HOST}:{settings.EMAIL_PORT} ({security})"
+    if backend.endswith("filebased.EmailBackend"):
+        return f"files in {settings.EMAIL_FILE_PATH} (EMAIL_HOST is not set: e-mail is kept, not delivered)"
     if backend.endswith("console.EmailBackend"):
         return "console (EMAIL_HOST is not set: e-mail is printed, not delivered)"
     return backend

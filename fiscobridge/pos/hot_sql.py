@@ -27,7 +27,9 @@ class EntitlementFacts:
 
 def entitlement_facts(*, account_id: int, uid: str, moment: datetime) -> EntitlementFacts | None:
     """The facts of the account's certificate `uid`, or None when it has none by that UID."""
-    seats, seats_params = active_seats(account_column="c.account_id", product=Product.POS, tier="", moment=moment)
+    seats, seats_params = active_seats(
+        account="c.account_id", product=f"'{Product.POS.value}'", tier="''", moment=moment
+    )
     sql = (
         f"SELECT c.status, c.not_after, {seats}, "
         f"(SELECT COUNT(*) FROM {CERTIFICATES} o WHERE o.account_id = c.account_id AND o.status = %s "

@@ -1,25 +1,47 @@
-"""Hand-written SQL of the hot paths: the seats of active subscriptions, as a fragment.
+"""Hand-written SQL of the hot paths: subscription facts as subqueries, for statements that read
+them together with other facts in one round trip (keys/hot_sql.py, pos/hot_sql.py).
 
-The same rule as `SubscriptionQuerySet.active` and `subscriptions.capacity` (started, not
-expired, not ended), for statements that read capacity together with other facts in one round
-trip (keys/hot_sql.py, pos/hot_sql.py); tests/test_hot_paths.py holds them to the same answers.
+The same rules as `SubscriptionQuerySet.active` and `subscriptions.capacity` (started, not
+expired, not ended) and `subscriptions.services.renewable_subscriptions`;
+tests/test_hot_paths.py holds them to the same answers. `account`, `product` and `tier` are SQL
+expressions (a column of the outer statement, or a quoted constant); the times are parameters.
 """
 
 from datetime import datetime
 
+from django.db import connection
+
 from fiscobridge.core.hot_sql import to_db
-from fiscobridge.subscriptions.models import Subscription
+from fiscobridge.subscriptions.models import Source, Subscription
 
 SUBSCRIPTIONS = Subscription._meta.db_table
 
 
-def active_seats(*, account_column: str, product: str, tier: str, moment: datetime) -> tuple[str, list]:
-    """A scalar subquery: the seats of the account's active subscriptions of this product and
-    tier at `moment`. `account_column` is the SQL (a column or %s) naming the account id."""
+def active_seats(*, account: str, product: str, tier: str, moment: datetime) -> tuple[str, list]:
+    """A scalar subquery: the seats of the account's active subscriptions of this product and tier."""
     at = to_db(moment)
     sql = (
-        f"(SELECT COALESCE(SUM(seats), 0) FROM {SUBSCRIPTIONS} WHERE account_id = {account_column} "
-        "AND product = %s AND tier = %s AND started_at <= %s AND expires_at > %s "
+        f"(SELECT COALESCE(SUM(seats), 0) FROM {SUBSCRIPTIONS} WHERE account_id = {account} "
+        f"AND product = {product} AND tier = {tier} AND started_at <= %s AND expires_at > %s "
         "AND (ended_at IS NULL OR ended_at > %s))"
     )
-    return sql, [product, tier, at, at, at]
+    return sql, [at, at, at]
+
+
+def renewable_json(*, account: str, product: str, tier: str, moment: datetime, limit: int) -> tuple[str, list]:
+    """A scalar subquery: up to `limit` key subscriptions a new key of this product and tier may
+    renew, soonest-ending first, as a JSON array of [id, expires_at, key_hint]."""
+    at = to_db(moment)
+    aggregate = (
+        "json_agg(json_build_array(r.id, r.expires_at, r.key_hint))"
+        if connection.vendor == "postgresql"
+        else "json_group_array(json_array(r.id, r.expires_at, r.key_hint))"
+    )
+    sql = (
+        f"(SELECT {aggregate} FROM (SELECT s.id, s.expires_at, s.key_hint FROM {SUBSCRIPTIONS} s "
+        f"WHERE s.account_id = {account} AND s.product = {product} AND s.tier = {tier} "
+        f"AND s.source = '{Source.KEY.value}' AND s.expires_at > %s AND (s.ended_at IS NULL OR s.ended_at > %s) "
+        f"AND NOT EXISTS (SELECT 1 FROM {SUBSCRIPTIONS} n WHERE n.renews_id = s.id) "
+        "ORDER BY s.expires_at, s.id LIMIT %s) r)"
+    )
+    return sql, [at, at, limit]

@@ -40,10 +40,10 @@ def renewable_subscriptions(*, account, product: str, tier: str, at: datetime | 
     )
 
 
-def create_key_subscription(*, key, account, starts_at: datetime, renews: Subscription | None = None) -> Subscription:
-    """The subscription a redeemed key grants. Called inside the redemption transaction, which
-    also writes its `subscription.created` event (`subscription_created_event`)."""
-    return Subscription.objects.create(
+def new_key_subscription(*, key, account, starts_at: datetime, renews: Subscription | None = None) -> Subscription:
+    """The subscription a redeemed key grants, not yet saved: the redemption transaction inserts
+    it (keys/hot_sql.py) and writes its `subscription.created` event (`subscription_created_event`)."""
+    return Subscription(
         account=account,
         product=key.product,
         tier=key.tier,

@@ -5,7 +5,10 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
+from django_tasks.signals import task_enqueued
+from django_tasks.utils import normalize_json
 from django_tasks_db import DatabaseBackend
+from django_tasks_db.models import DBTaskResult, get_date_max
 
 from fiscobridge.core import clock
 
@@ -22,6 +25,31 @@ def enqueue_with_transaction(task, *args, **kwargs) -> None:
         task.enqueue(*args, **kwargs)
     else:
         transaction.on_commit(lambda: task.enqueue(*args, **kwargs), robust=True)
+
+
+def task_row(task, *args, **kwargs):
+    """The database backend's row for `task(*args, **kwargs)`, unsaved: for a hot path that sends
+    it with its other final writes in one round trip (keys/redemption.py), then calls
+    `announce`. The same values as the backend's own `enqueue` (tests/test_tasks.py compares
+    the two), so the worker cannot tell them apart."""
+    backend = task.get_backend()
+    if not isinstance(backend, DatabaseBackend):
+        return None
+    backend.validate_task(task)
+    return DBTaskResult(
+        id=backend._get_id(),
+        args_kwargs=normalize_json({"args": args, "kwargs": kwargs}),
+        priority=task.priority,
+        task_path=task.module_path,
+        queue_name=task.queue_name,
+        run_after=task.run_after or get_date_max(),  # what the backend's pre_save handler stores
+        backend_name=backend.alias,
+    )
+
+
+def announce(row) -> None:
+    """What the backend does after writing a task row: the `task_enqueued` signal."""
+    task_enqueued.send(type(row.task.get_backend()), task_result=row.task_result)
 
 
 def retrying(*, backoff: tuple[int, ...]):

@@ -3,6 +3,7 @@ from ninja import File, Form, Query, Router
 from ninja.files import UploadedFile
 from ninja.responses import Status
 
+from fiscobridge.api.answers import json_answer
 from fiscobridge.api.auth import customer_account
 from fiscobridge.api.presenters import certificate_dict, entitlement_dict
 from fiscobridge.api.schemas import (
@@ -82,4 +83,4 @@ def revoke(request, uid: str):
 @router.get("/{uid}/entitlement", response={200: EntitlementOut, **ERRORS})
 def entitlement(request, uid: str):
     """May this certificate sign now? `reason` says why not."""
-    return entitlement_dict(entitlement_by_uid(customer_account(request).pk, uid))
+    return json_answer(entitlement_dict(entitlement_by_uid(customer_account(request).pk, uid)))

@@ -3,6 +3,7 @@ from typing import Literal
 from ninja import Router
 from ninja.responses import Status
 
+from fiscobridge.api.answers import json_answer
 from fiscobridge.api.auth import customer_account
 from fiscobridge.api.presenters import connection_dict
 from fiscobridge.api.schemas import (
@@ -72,4 +73,4 @@ def report_usage(request, uid: str, payload: InvoiceUsageIn):
     report is refused with 429 `invoice_limit_reached` and nothing is counted."""
     connection = get_connection_for_account(customer_account(request), uid)
     total = record_invoice_usage(connection=connection, invoices=payload.invoices, ip=client_ip(request))
-    return connection_dict(connection, invoices_this_month=total)
+    return json_answer(connection_dict(connection, invoices_this_month=total))

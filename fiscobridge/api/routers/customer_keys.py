@@ -1,6 +1,6 @@
 from ninja import Router
-from ninja.responses import Status
 
+from fiscobridge.api.answers import json_answer
 from fiscobridge.api.auth import requester_for
 from fiscobridge.api.presenters import subscription_dict
 from fiscobridge.api.schemas import (
@@ -21,25 +21,27 @@ def validate(request, payload: KeyIn):
     """Preview a key: what it grants and the dates it would run, with renewal options. Changes nothing."""
     preview = validate_key(requester=requester_for(request), raw=payload.key, product=payload.product)
     key = preview.key
-    return {
-        "product": key.product,
-        "tier": key.tier or None,
-        "seats": key.seats,
-        "months": key.months,
-        "key_hint": key.hint,
-        "starts_at": preview.starts_at,
-        "expires_at": preview.expires_at,
-        "seats_total_after": preview.seats_total_after,
-        "renewal_options": [
-            {
-                "subscription_id": o.subscription_id,
-                "current_expires_at": o.current_expires_at,
-                "starts_at": o.starts_at,
-                "expires_at": o.expires_at,
-            }
-            for o in preview.renewal_options
-        ],
-    }
+    return json_answer(
+        {
+            "product": key.product,
+            "tier": key.tier or None,
+            "seats": key.seats,
+            "months": key.months,
+            "key_hint": key.hint,
+            "starts_at": preview.starts_at,
+            "expires_at": preview.expires_at,
+            "seats_total_after": preview.seats_total_after,
+            "renewal_options": [
+                {
+                    "subscription_id": o.subscription_id,
+                    "current_expires_at": o.current_expires_at,
+                    "starts_at": o.starts_at,
+                    "expires_at": o.expires_at,
+                }
+                for o in preview.renewal_options
+            ],
+        }
+    )
 
 
 @router.post("/activate", response={201: ActivatedOut, **ERRORS})
@@ -48,4 +50,4 @@ def activate(request, payload: ActivateIn):
     subscription = activate_key(
         requester=requester_for(request), raw=payload.key, product=payload.product, renew=payload.renew
     )
-    return Status(201, {"subscription": subscription_dict(subscription)})
+    return json_answer({"subscription": subscription_dict(subscription)}, status=201)
