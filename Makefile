@@ -46,7 +46,7 @@ run: install
 	@echo
 	@echo "Portal: http://$(HOST):$(PORT)/   API docs: http://$(HOST):$(PORT)/api/v1/docs   Admin: http://$(HOST):$(PORT)/admin/"
 	@echo "Task worker: runs beside the portal (e-mail, reminders, Stripe re-sync); Ctrl-C stops both."
-	@echo "E-mail: $$($(BIN)/fiscobridge manage shell -c 'from fiscobridge.notifications.sending import transport_description as t; print(t())')"
+	@echo "E-mail: $$($(BIN)/fiscobridge manage shell --no-imports -c 'from fiscobridge.notifications.sending import transport_description as t; print(t())')"
 	@$(BIN)/fiscobridge worker --quiet & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/fiscobridge serve --host $(HOST) --port $(PORT)
 
