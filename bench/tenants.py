@@ -1,11 +1,14 @@
 """Django-side helpers for the benchmark, run in a subprocess with the bench environment.
 
     python -m bench.tenants setup ACCOUNTS TOKENS_PER_ACCOUNT   -> JSON on stdout
+    python -m bench.tenants machine ACCOUNT_ID…                 -> JSON on stdout
     python -m bench.tenants count                               -> JSON on stdout
 
 `setup` creates one partner and ACCOUNTS customer accounts, each with TOKENS_PER_ACCOUNT API
 tokens (each token is its own failed-attempt "session", like separate POS terminals).
-`count` reports what the database holds after the run, to cross-check the HTTP figures.
+`machine` gives each account what the machine hot paths need: one certificate (a Cloud POS seat
+is already there, from the activate rows) and one trial Integrations connection; it prints their
+UIDs. `count` reports what the database holds after the run, to cross-check the HTTP figures.
 """
 
 import json
@@ -37,8 +40,25 @@ def setup(accounts: int, tokens_per_account: int) -> dict:
     return {"partner_email": partner.email, "customers": customers}
 
 
+def machine(account_ids: list[int]) -> dict:
+    from fiscobridge.accounts.models import Account
+    from fiscobridge.integrations.services import create_connection
+    from fiscobridge.pos.services import upload_certificate
+    from tests.factories import PFX_PASSWORD, new_pfx
+
+    result = {"certificates": [], "connections": []}
+    for account in Account.objects.filter(pk__in=account_ids).order_by("pk"):
+        data = new_pfx(org=f"{account.name} SA")
+        certificate = upload_certificate(account=account, actor=None, data=data, password=PFX_PASSWORD)
+        connection = create_connection(account=account, actor=None, type="custom", tier="trial", name="Bench sync")
+        result["certificates"].append(certificate.uid)
+        result["connections"].append(connection.uid)
+    return result
+
+
 def count() -> dict:
     from django.db import connection
+    from django_tasks_db.models import DBTaskResult
 
     from fiscobridge.audit.models import Event
     from fiscobridge.keys.models import ActivationKey, RedeemAttempt
@@ -51,6 +71,7 @@ def count() -> dict:
         "redeem_attempts": RedeemAttempt.objects.count(),
         "redeem_attempts_failed": RedeemAttempt.objects.filter(failed=True).count(),
         "audit_events": Event.objects.count(),
+        "tasks_ready": DBTaskResult.objects.filter(status="READY").count(),
         "database_version": _db_version(connection),
     }
 
@@ -68,6 +89,8 @@ def main(argv: list[str]) -> int:
     _django()
     if argv[:1] == ["setup"]:
         result = setup(int(argv[1]), int(argv[2]))
+    elif argv[:1] == ["machine"]:
+        result = machine([int(x) for x in argv[1:]])
     elif argv[:1] == ["count"]:
         result = count()
     else:

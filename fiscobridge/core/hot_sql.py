@@ -55,24 +55,25 @@ class RowReader:
         return self.model.from_db(DEFAULT_DB_ALIAS, self.columns, converted)
 
 
-_INSERTS: dict = {}  # (model, database vendor) → (fields, "INSERT INTO … VALUES ", one row's marks)
+_INSERTS: dict = {}  # (model, vendor, with_id) → (fields, "INSERT INTO … VALUES ", one row's marks)
 
 
-def insert_sql(instances: list) -> tuple[str, list]:
+def insert_sql(instances: list, *, with_id: bool = False) -> tuple[str, list]:
     """`INSERT INTO … VALUES …` for unsaved instances of one model (every column but a database-
-    made id), each value prepared by its field exactly as `save()` would prepare it."""
+    made id, unless `with_id`: an id reserved beforehand), each value prepared by its field
+    exactly as `save()` would prepare it."""
     model = type(instances[0])
     database = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs a lookup per use
-    shape = _INSERTS.get((model, database.vendor))
+    shape = _INSERTS.get((model, database.vendor, with_id))
     if shape is None:
-        fields = [field for field in model._meta.concrete_fields if not field.db_returning]
+        fields = [field for field in model._meta.concrete_fields if with_id or not field.db_returning]
         columns = ", ".join(database.ops.quote_name(field.column) for field in fields)
         shape = (
             fields,
             f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ",
             f"({', '.join(['%s'] * len(fields))})",
         )
-        _INSERTS[(model, database.vendor)] = shape
+        _INSERTS[(model, database.vendor, with_id)] = shape
     fields, head, row = shape
     params = [field.get_db_prep_save(field.pre_save(obj, True), database) for obj in instances for field in fields]
     return head + ", ".join([row] * len(instances)), params

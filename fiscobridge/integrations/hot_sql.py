@@ -10,11 +10,23 @@ from datetime import date, datetime
 
 from django.db import connection
 
-from fiscobridge.core.hot_sql import to_db
+from fiscobridge.core.hot_sql import RowReader, to_db
 from fiscobridge.integrations.models import Connection, ConnectionStatus, ConnectionUsage
 
 USAGE = ConnectionUsage._meta.db_table
 CONNECTIONS = Connection._meta.db_table
+_CONNECTION = RowReader(Connection, [f.attname for f in Connection._meta.concrete_fields])
+
+
+def connection_by_uid(*, account_id: int, uid: str) -> Connection | None:
+    """The account's connection with this UID (the lookup every usage report starts with)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_CONNECTION.sql('c')} FROM {CONNECTIONS} c WHERE c.account_id = %s AND c.uid = %s",
+            [account_id, uid],
+        )
+        row = cursor.fetchone()
+    return _CONNECTION.build(row) if row else None
 
 
 def add_invoices(*, connection_id: int, month: date, invoices: int, limit: int, moment: datetime) -> int | None:

@@ -6,6 +6,7 @@ from django.conf import settings
 
 from fiscobridge.core import clock
 from fiscobridge.core.ids import is_uid
+from fiscobridge.integrations import hot_sql
 from fiscobridge.integrations.errors import ConnectionNotFound
 from fiscobridge.integrations.models import Connection, ConnectionTier, ConnectionUsage
 
@@ -14,7 +15,7 @@ def get_connection_for_account(account, uid: str) -> Connection:
     """The account's own connection, or 404 — also for another account's connection."""
     if not is_uid(uid):
         raise ConnectionNotFound()
-    connection = Connection.objects.filter(account=account, uid=uid).first()
+    connection = hot_sql.connection_by_uid(account_id=account.pk, uid=uid)
     if connection is None:
         raise ConnectionNotFound()
     return connection

@@ -16,7 +16,7 @@ from django.db import connection
 from fiscobridge.audit.models import Event
 from fiscobridge.core.hot_sql import from_db, insert_sql, run_together, to_db
 from fiscobridge.keys.models import ActivationKey, FailureCounter, KeyStatus, RedeemAttempt
-from fiscobridge.subscriptions.hot_sql import active_seats, renewable_json
+from fiscobridge.subscriptions.hot_sql import SUBSCRIPTIONS, active_seats, renewable_json
 
 COUNTERS = FailureCounter._meta.db_table
 KEYS = ActivationKey._meta.db_table
@@ -126,20 +126,42 @@ def find_key(digest: str) -> ActivationKey | None:
     return _key_from_row(row) if row else None
 
 
-def claim_key(*, digest: str, account_id: int, user_id: int | None, moment: datetime) -> ActivationKey | None:
-    """The race-deciding conditional UPDATE of SPEC 2.5: flips the key to activated only if it is
-    redeemable now (available, not past redeem-by: `ActivationKey.objects.redeemable`), and
-    returns it; None when another transaction won or the key is not redeemable."""
+def claim_key(
+    *, digest: str, account_id: int, user_id: int | None, moment: datetime, scopes: list[tuple[str, str]]
+) -> tuple[ActivationKey | None, int | None]:
+    """The race-deciding conditional UPDATE of SPEC 2.5: flips the key to activated only if the
+    requester is not locked out (none of `scopes` locked now) and the key is redeemable now
+    (available, not past redeem-by: `ActivationKey.objects.redeemable`); returns it. None when
+    the requester is locked, another transaction won, or the key is not redeemable.
+
+    On PostgreSQL it also reserves the id of the subscription to come (a `nextval` of its
+    sequence), so that the subscription can be inserted with the transaction's other final
+    writes in one round trip; elsewhere the id is None."""
     at = to_db(moment)
+    match = " OR ".join(["(scope = %s AND scope_key = %s)"] * len(scopes))
+    reserve = f", nextval(pg_get_serial_sequence('{SUBSCRIPTIONS}', 'id'))" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {KEYS} SET status = %s, activated_account_id = %s, activated_at = %s, activated_by_id = %s "
             "WHERE code_hmac = %s AND status = %s AND (redeem_by IS NULL OR redeem_by > %s) "
-            f"RETURNING {_KEY_SELECT}",
-            [KeyStatus.ACTIVATED, account_id, at, user_id, digest, KeyStatus.AVAILABLE, at],
+            f"AND NOT EXISTS (SELECT 1 FROM {COUNTERS} WHERE locked_until > %s AND ({match})) "
+            f"RETURNING {_KEY_SELECT}{reserve}",
+            [
+                KeyStatus.ACTIVATED,
+                account_id,
+                at,
+                user_id,
+                digest,
+                KeyStatus.AVAILABLE,
+                at,
+                at,
+                *(value for pair in scopes for value in pair),
+            ],
         )
         row = cursor.fetchone()
-    return _key_from_row(row) if row else None
+    if row is None:
+        return None, None
+    return _key_from_row(row[: len(KEY_COLUMNS)]), (row[len(KEY_COLUMNS)] if reserve else None)
 
 
 # --- validate: everything it reads, in one statement -------------------------------------------

@@ -5,9 +5,9 @@ attempt and its events as two), pinned by tests/test_hot_paths.py:
 
 - validate: one statement reads the lockout (row 1), the key (rows 4 and 5 from one row) and, for
   its product and tier, the capacity and the renewal options; then the attempt with its event;
-- activate: the lockout check, then one transaction: the conditional UPDATE … RETURNING that
-  decides the race, the subscription, the attempt with its two audit events, the e-mail task
-  and the partner's rollup (keys/rollup.py);
+- activate: one transaction: the conditional UPDATE … RETURNING that checks the lockout and
+  decides the race, the subscription, then together the attempt with its two audit events, the
+  e-mail task and the partner's rollup (keys/rollup.py);
 - a failure (row 5) also counts on the three failure counters, in its transaction.
 
 The key is parsed before any statement: a malformed key needs only the lockout check.
@@ -54,6 +54,10 @@ from fiscobridge.subscriptions.services import (
     subscription_created_event,
 )
 from fiscobridge.tasks.queue import announce
+
+
+class _NotClaimed(Exception):  # control flow within this module, never seen outside
+    """The conditional UPDATE changed nothing: the requester is locked, or rows 4 or 5 apply."""
 
 
 @dataclass(frozen=True)
@@ -200,8 +204,15 @@ def activate_key(*, requester: Requester, raw: str, product: str, renew: int | N
 
     def run() -> Subscription:
         digest = _digest(requester, raw, product)
-        ensure_not_locked(requester)
-        return _redeem(requester, digest, raw, renew)
+        try:
+            return _redeem(requester, digest, raw, renew)
+        except _NotClaimed:
+            # Outside the rolled-back transaction: row 1 (a lock is counted as refused), then
+            # row 4 (perhaps a concurrent activation of this key on this same account won) or 5.
+            ensure_not_locked(requester)
+            if _active_on_account(hot_sql.find_key(digest), requester.account, clock.now()):
+                raise AlreadyActivated() from None
+            raise KeyNotAvailable() from None
 
     return _attempt(requester, "activate", raw, run)
 
@@ -212,14 +223,19 @@ def _redeem(requester: Requester, digest: str, raw: str, renew: int | None) -> S
     account = requester.account
     # One conditional UPDATE decides the race: whichever transaction flips the row from
     # `available` wins; every other one updates nothing, on SQLite and PostgreSQL alike.
-    key = hot_sql.claim_key(digest=digest, account_id=account.pk, user_id=requester.user.pk, moment=moment)
+    key, reserved_id = hot_sql.claim_key(
+        digest=digest, account_id=account.pk, user_id=requester.user.pk, moment=moment, scopes=lock_scopes(requester)
+    )
     if key is None:
-        # Row 4 (perhaps a concurrent activation of this key on this same account won) or 5.
-        if _active_on_account(hot_sql.find_key(digest), account, moment):
-            raise AlreadyActivated()
-        raise KeyNotAvailable()
-    target = _renewal_target(requester, key, renew, moment) if renew is not None else None
-    subscription = _create_subscription(key, account, target, moment)
+        raise _NotClaimed()
+    statements = []  # the final writes, sent together below
+    if renew is None and reserved_id is not None:
+        subscription = new_key_subscription(key=key, account=account, starts_at=moment)
+        subscription.pk = reserved_id
+        statements.append(insert_sql([subscription], with_id=True))
+    else:
+        target = _renewal_target(requester, key, renew, moment) if renew is not None else None
+        subscription = _create_subscription(key, account, target, moment)
     events = (
         event_fields(
             **subscription_created_event(subscription=subscription, actor=requester.user, ip=requester.ip, renews=renew)
@@ -234,16 +250,18 @@ def _redeem(requester: Requester, digest: str, raw: str, renew: int | None) -> S
             details={"subscription": subscription.pk, "renews": renew},
         ),
     )
-    # Last, in one round trip: the attempt, its events, the e-mail task (it exists exactly when
-    # the activation commits) and the partner's rollup, whose shared rows then stay locked only
-    # until the commit (keys/rollup.py).
+    # Last, in one round trip: (the subscription,) the attempt, its events, the e-mail task (it
+    # exists exactly when the activation commits) and the partner's rollup, whose shared rows
+    # then stay locked only until the commit (keys/rollup.py).
     emails = activation_emails_task(subscription=subscription)
-    statements = [insert_sql([emails])] if emails is not None else []
+    if emails is not None:
+        statements.append(insert_sql([emails]))
     statements += rollup.activation_statements(partner_id=key.partner_id, batch_id=key.batch_id, activated_at=moment)
     *_, batch_counted, _ = _record_attempt(
         requester, "activate", raw, Outcome(key=key, events=events), moment, also=statements
     )
     rollup.after_activation(batch_counted=batch_counted, batch_id=key.batch_id)
+    subscription._state.adding = False
     if emails is not None:
         announce(emails)
     return subscription
