@@ -821,8 +821,9 @@ def print_report(results: dict) -> None:
         console.print(
             "healthz = GET /healthz, validate = POST /api/v1/keys/validate, activate = POST "
             "/api/v1/keys/activate (a fresh key each time), entitlement = GET /api/v1/pos/certificates/{uid}/"
-            "entitlement, usage = POST /api/v1/integrations/connections/{uid}/usage (1 invoice). ÷ floor: req/s divided by healthz req/s at "
-            "the same concurrency. CPU: cores busy during the row in the bench client process / the "
+            "entitlement, usage = POST /api/v1/integrations/connections/{uid}/usage (1 invoice). "
+            "÷ floor: req/s divided by healthz req/s at the same concurrency. CPU: cores busy during the row "
+            "in the bench client process / the "
             "gunicorn workers / the PostgreSQL backends / the whole machine, other work included."
         )
     sys.stdout.flush()
