@@ -31,14 +31,17 @@ class Counter:
     locked_until: datetime | None
 
 
+def _locked_now(scopes: list[tuple[str, str]], moment: datetime) -> tuple[str, list]:
+    """SQL condition (and its parameters) on the counters: one of `scopes`, locked at `moment`."""
+    match = " OR ".join(["(scope = %s AND scope_key = %s)"] * len(scopes))
+    return f"locked_until > %s AND ({match})", [to_db(moment), *(value for pair in scopes for value in pair)]
+
+
 def locked_counters(scopes: list[tuple[str, str]], *, moment: datetime) -> list[tuple[int, datetime]]:
     """(id, locked_until) of the counters among `scopes` ((scope, scope_key) each) locked now."""
-    match = " OR ".join(["(scope = %s AND scope_key = %s)"] * len(scopes))
+    match, match_params = _locked_now(scopes, moment)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, locked_until FROM {COUNTERS} WHERE locked_until > %s AND ({match})",
-            [to_db(moment), *(value for pair in scopes for value in pair)],
-        )
+        cursor.execute(f"SELECT id, locked_until FROM {COUNTERS} WHERE {match}", match_params)
         return [(pk, from_db(until)) for pk, until in cursor.fetchall()]
 
 
@@ -138,13 +141,13 @@ def claim_key(
     sequence), so that the subscription can be inserted with the transaction's other final
     writes in one round trip; elsewhere the id is None."""
     at = to_db(moment)
-    match = " OR ".join(["(scope = %s AND scope_key = %s)"] * len(scopes))
+    match, match_params = _locked_now(scopes, moment)
     reserve = f", nextval(pg_get_serial_sequence('{SUBSCRIPTIONS}', 'id'))" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {KEYS} SET status = %s, activated_account_id = %s, activated_at = %s, activated_by_id = %s "
             "WHERE code_hmac = %s AND status = %s AND (redeem_by IS NULL OR redeem_by > %s) "
-            f"AND NOT EXISTS (SELECT 1 FROM {COUNTERS} WHERE locked_until > %s AND ({match})) "
+            f"AND NOT EXISTS (SELECT 1 FROM {COUNTERS} WHERE {match}) "
             f"RETURNING {_KEY_SELECT}{reserve}",
             [
                 KeyStatus.ACTIVATED,
@@ -154,8 +157,7 @@ def claim_key(
                 digest,
                 KeyStatus.AVAILABLE,
                 at,
-                at,
-                *(value for pair in scopes for value in pair),
+                *match_params,
             ],
         )
         row = cursor.fetchone()
@@ -180,19 +182,17 @@ def key_facts(
 ) -> KeyFacts:
     """What validate needs, in one round trip: the lockout (row 1), the key (rows 4 and 5), and
     for its product and tier the account's capacity and the subscriptions it may renew."""
-    at = to_db(moment)
-    match = " OR ".join(["(scope = %s AND scope_key = %s)"] * len(scopes))
+    match, match_params = _locked_now(scopes, moment)
     seats, seats_params = active_seats(account="%s", product="k.product", tier="k.tier", moment=moment)
     renewable, renewable_params = renewable_json(
         account="%s", product="k.product", tier="k.tier", moment=moment, limit=renewal_limit
     )
     sql = (
-        f"SELECT (SELECT MAX(locked_until) FROM {COUNTERS} WHERE locked_until > %s AND ({match})), "
+        f"SELECT (SELECT MAX(locked_until) FROM {COUNTERS} WHERE {match}), "
         f"{', '.join('k.' + column for column in KEY_COLUMNS)}, {seats}, {renewable} "
         f"FROM (SELECT 1 AS one) AS x LEFT JOIN {KEYS} k ON k.code_hmac = %s"
     )
-    params = [at, *(value for pair in scopes for value in pair)]
-    params += [account_id, *seats_params, account_id, *renewable_params, digest]
+    params = [*match_params, account_id, *seats_params, account_id, *renewable_params, digest]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
