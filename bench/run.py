@@ -439,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
             "warmup_s": args.warmup,
             "clients": args.levels,
             "gunicorn_workers": args.workers,
-            "gunicorn_worker_class": "sync",
+            "gunicorn_worker_class": "gthread" if args.threads > 1 else "sync",
+            "gunicorn_threads": args.threads,
             "accounts": args.accounts,
             "tokens": args.accounts * args.tokens_per_account,
             "issue_count": args.issue_count,
@@ -835,7 +836,9 @@ def _print_http(console, results: dict) -> None:
     machine, settings = results["machine"], results["settings"]
     db = results.get("database_version") or results.get("database")
     title = (
-        f"FiscoBridge bench — {db}, gunicorn {settings['gunicorn_workers']} sync workers, "
+        f"FiscoBridge bench — {db}, gunicorn {settings['gunicorn_workers']} {settings['gunicorn_worker_class']} workers"
+        + (f" × {settings['gunicorn_threads']} threads" if settings.get("gunicorn_threads", 1) > 1 else "")
+        + ", "
         f"{machine['cpus_usable']} CPUs, Python {machine['python']}, {settings['duration_s']:g}s per row"
     )
     table = Table(title=title, title_justify="left")

@@ -33,6 +33,9 @@ def _schedule_forever(jobs: list[PeriodicJob], tick_seconds: float, stop: thread
 def run_worker(*, jobs: list[PeriodicJob], interval: float, tick_seconds: float, batch: bool, verbosity: int) -> None:
     """Run tasks until stopped (SIGINT/SIGTERM finish the current task first). With `batch`:
     enqueue the due periodic jobs once, run every task that is ready, and return."""
+    if verbosity == 0:  # the worker loop sets this up itself; the batch path runs without it
+        for name in ("django_tasks", "django_tasks_db"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     if batch:
         enqueue_due(jobs)
         run_ready_tasks()
