@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from fiscobridge.billing.tasks import resync_stripe_subscriptions
 from fiscobridge.notifications.tasks import queue_and_send_reminders, send_pending_emails
-from fiscobridge.tasks.housekeeping import prune_task_results
+from fiscobridge.tasks.housekeeping import prune_task_results, recover_lost_tasks
 from fiscobridge.tasks.schedule import PeriodicJob
 
 PERIODIC_JOBS = [
@@ -12,4 +12,5 @@ PERIODIC_JOBS = [
     PeriodicJob("subscription-reminders", queue_and_send_reminders, timedelta(hours=1)),
     PeriodicJob("stripe-resync", resync_stripe_subscriptions, timedelta(hours=6)),
     PeriodicJob("prune-task-results", prune_task_results, timedelta(days=1)),
+    PeriodicJob("recover-lost-tasks", recover_lost_tasks, timedelta(minutes=5)),
 ]

@@ -229,7 +229,7 @@ EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)  # implicit TLS, usuall
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=not EMAIL_USE_SSL)  # STARTTLS, usually port 587
 if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise environ.ImproperlyConfigured("Set at most one of EMAIL_USE_TLS and EMAIL_USE_SSL")
-EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # seconds; bounds the wait after an activation
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # seconds per SMTP operation, in the worker
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.smtp.EmailBackend"
@@ -256,6 +256,8 @@ TASKS = {
 # are kept (days); failed ones are kept for staff three times as long.
 TASKS_SCHEDULE_TICK_SECONDS = env.int("TASKS_SCHEDULE_TICK_SECONDS", default=30)
 TASKS_KEEP_RESULTS_DAYS = env.int("TASKS_KEEP_RESULTS_DAYS", default=7)
+# A task still running after this long lost its worker: it is marked failed and enqueued again.
+TASKS_LOST_AFTER_SECONDS = env.int("TASKS_LOST_AFTER_SECONDS", default=3600)
 
 # --- Stripe: buy online (docs/billing.md). Without the secret key, the webhook secret and a
 # price of a product, Purchase Seats explains that online purchase is not configured.

@@ -122,7 +122,7 @@ def test_capacity_and_renewals_agree_with_the_orm_rules(customer, staff, issue):
                 renewal_limit=50,
             )
             expected = renewable_subscriptions(account=customer.account, product=product, tier=tier, at=moment)
-            assert facts.locked_until is None and facts.key.product == product
+            assert facts.lock is None and facts.key.product == product
             assert facts.capacity == capacity
             assert facts.renewable == [(s.pk, s.expires_at, s.key_hint) for s in expected]
             offered[product + tier] = {pk for pk, _, _ in facts.renewable}

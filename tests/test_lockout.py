@@ -107,6 +107,7 @@ def test_rows_two_to_four_never_count(customer, issue, mistake):
         [fresh] = issue()
         assert attempt(customer.client, fresh).status_code == 201
     assert not FailureCounter.objects.filter(locked_until__isnull=False).exists()
+    assert FailureCounter.objects.get(scope="session").failures == 4  # the four real failures only
 
 
 def test_a_success_does_not_clear_earlier_failures(customer, issue):
@@ -199,3 +200,38 @@ def test_a_lock_answers_before_a_malformed_body_is_refused(customer):
         for body in ({"key": "x" * 500, "product": "pos"}, {"key": generate_code("pos")}, {"product": "pos"}):
             assert_locked(post_json(customer.client, ACTIVATE, body), 900)
             assert_locked(post_json(customer.client, VALIDATE, body), 900)
+
+
+def test_the_account_window_slides_so_no_burst_passes_at_its_edge(customer):
+    """20 in any 24 hours: failures near the end of one day and the start of the next count
+    together (a window fixed at the first failure would let 38 through in a few minutes)."""
+    with time_machine.travel(START, tick=False) as clock:
+        fail(new_session(customer), 1)  # the first, at START
+        clock.shift(timedelta(hours=23))
+        for _ in range(4):
+            fail(new_session(customer), 4)
+        fail(new_session(customer), 2)  # 19 failures in the window
+        clock.shift(timedelta(hours=1, seconds=1))  # the first one has left the window: 18 in it
+        fail(new_session(customer), 2)  # the 19th and 20th in the last 24 hours
+        # Locked until the oldest of these 20 leaves the window: 23 hours from now, less a second.
+        assert_locked(attempt(new_session(customer), generate_code("pos")), 23 * 3600 - 1)
+
+
+def test_a_racing_failure_after_the_window_cannot_undo_a_lock_that_outlasts_it(customer):
+    """A session's lock (15 minutes) may end after its window (1 hour): a failure counted then
+    by a request that checked the lock before it began must still be refused."""
+    from fiscobridge.keys.limits import Requester, count_failure
+    from fiscobridge.keys.models import RedeemAttempt
+
+    with time_machine.travel(START, tick=False) as clock:
+        fail(customer.client, 4)
+        clock.shift(timedelta(minutes=50))
+        fail(customer.client, 1)  # the 5th: locked until minute 65
+        clock.shift(timedelta(minutes=11))  # minute 61: the window of the first four has passed
+        first = RedeemAttempt.objects.earliest("at")  # the same token, account and address
+        requester = Requester(
+            account=customer.account, user=customer.user, session_scope=first.session_scope, ip=first.ip
+        )
+        refused = count_failure(requester)
+        assert refused is not None and refused.retry_after == 4 * 60
+        assert_locked(attempt(customer.client, generate_code("pos")), 4 * 60)

@@ -55,7 +55,8 @@ def test_forty_parallel_failures_give_exactly_the_limit_of_each_layer(customer, 
     # Only the answered failures are stored; the refused ones are counted on the locked counter.
     assert RedeemAttempt.objects.filter(failed=True).count() == limit
     counter = FailureCounter.objects.get(scope=layer)
-    assert counter.failures == limit and counter.locked_until is not None
+    # A session counts afresh once its lock ends; the account and IP windows keep sliding.
+    assert counter.failures == (0 if layer == "session" else limit) and counter.locked_until is not None
     assert counter.refused == attempts - limit
     assert Event.objects.filter(action="redeem.locked_out").count() == 1
 

@@ -7,7 +7,7 @@ from django.db import connection
 
 from fiscobridge.cli import main as cli_main
 from fiscobridge.keys.codes import generate_code
-from tests.factories import code_variants, dump_database, post_json
+from tests.factories import code_variants, dump_database, post_json, run_tasks
 
 
 def test_codes_never_reach_the_database_or_the_logs(reseller, customer, caplog, capsys, tmp_path):
@@ -56,11 +56,13 @@ def test_codes_never_reach_the_database_or_the_logs(reseller, customer, caplog, 
     post_json(customer.client, "/api/v1/keys/activate", {"key": stranger, "product": "pos"})
     codes.append(stranger)
     call_command("check", verbosity=0)
+    run_tasks()  # the worker composes and stores the activations' e-mails: they are checked too
 
     dump = dump_database()
     logs = caplog.text + capsys.readouterr().err
     connection.force_debug_cursor = False
     assert "INSERT INTO" in logs and "key.activated" in dump  # sanity: both hold what we expect
+    assert "Activation receipt" in dump  # and the e-mails the worker wrote
     for code in codes:
         for variant in code_variants(code):
             assert variant not in dump, f"code found in the database: {variant}"

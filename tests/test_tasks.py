@@ -25,6 +25,7 @@ from fiscobridge.core.hot_sql import insert_sql
 from fiscobridge.jobs import PERIODIC_JOBS
 from fiscobridge.notifications.models import EmailStatus, OutboundEmail
 from fiscobridge.notifications.tasks import send_activation_emails
+from fiscobridge.tasks.housekeeping import recover_lost_tasks
 from fiscobridge.tasks.queue import retrying, task_row
 from fiscobridge.tasks.schedule import enqueue_due
 from tests.factories import activate, browser_for, run_at_once, run_tasks
@@ -107,8 +108,13 @@ def test_periodic_jobs_are_enqueued_once_however_many_workers_tick():
     paths = Counter(DBTaskResult.objects.values_list("task_path", flat=True))
     assert paths == Counter(job.task.module_path for job in PERIODIC_JOBS)
     assert enqueue_due(PERIODIC_JOBS) == []  # none is due again yet
-    with time_machine.travel(clock.now() + timedelta(minutes=6)):
-        assert enqueue_due(PERIODIC_JOBS) == ["send-pending-emails"]  # every 5 minutes
+    later = clock.now() + timedelta(minutes=6)
+    with time_machine.travel(later):
+        # Due again, but their first runs still wait in the queue: not joined by a second one.
+        assert enqueue_due(PERIODIC_JOBS) == []
+    run_tasks()
+    with time_machine.travel(later + timedelta(minutes=6)):
+        assert enqueue_due(PERIODIC_JOBS) == ["send-pending-emails", "recover-lost-tasks"]  # every 5 minutes
 
 
 def test_a_task_row_written_with_the_activation_is_what_the_backend_writes(db):
@@ -136,8 +142,8 @@ def always_fails(context, label: str) -> None:
 def test_a_failing_task_is_retried_then_given_up_and_staff_see_it(staff, customer):
     ATTEMPTS.clear()
     always_fails.enqueue("nightly")
-    run_tasks()  # the first run fails and schedules the one retry
-    run_tasks()  # the retry fails too: no more
+    run_tasks()  # the first run fails; its retry (no delay) runs in the same batch and fails too
+    run_tasks()  # nothing is left to run
     assert len(ATTEMPTS) == 2
     assert Counter(DBTaskResult.objects.values_list("status", flat=True)) == {FAILED: 2}
     assert all("nightly cannot succeed" in r.traceback for r in DBTaskResult.objects.all())
@@ -146,3 +152,16 @@ def test_a_failing_task_is_retried_then_given_up_and_staff_see_it(staff, custome
     page = browser_for(staff).get(url, {"status__exact": FAILED})
     assert page.status_code == 200 and page.content.decode().count("always_fails") >= 2
     assert browser_for(customer).get(url).status_code == 302  # customers are sent to log in
+
+
+def test_a_task_whose_worker_died_is_failed_and_enqueued_again(db, settings):
+    send_activation_emails.enqueue(7)
+    lost = DBTaskResult.objects.get()
+    lost.claim("killed-worker")  # as a worker does before it runs the task
+    DBTaskResult.objects.filter(pk=lost.pk).update(started_at=clock.now() - timedelta(hours=2))
+    assert recover_lost_tasks.call() == {"recovered": 1}
+    lost.refresh_from_db()
+    assert lost.status == FAILED and "enqueued again" in lost.traceback
+    again = DBTaskResult.objects.get(status=READY)
+    assert again.task_path == lost.task_path and again.args_kwargs == lost.args_kwargs
+    assert recover_lost_tasks.call() == {"recovered": 0}  # a recent or finished task is left alone

@@ -25,12 +25,18 @@ def from_db(value) -> datetime | None:
 
 class RowReader:
     """Builds model instances from the columns of a raw row, converted exactly as the ORM
-    converts them (SQLite's 0/1 booleans and naive datetimes, JSON text…). Made once per model
-    and column list; `columns` are the attnames read, in the row's order."""
+    converts them (SQLite's 0/1 booleans and naive datetimes, JSON text…); the columns not read
+    are deferred, as with `.only()`, so an instance never carries made-up values. Made once per
+    model and column list; `columns` are attnames, kept in the model's field order (select them
+    with `sql()`)."""
 
     def __init__(self, model, columns: list[str]):
-        self.model, self.columns = model, columns
-        self.fields = [next(f for f in model._meta.concrete_fields if f.attname == name) for name in columns]
+        self.model = model
+        self.fields = [f for f in model._meta.concrete_fields if f.attname in columns]
+        self.columns = [f.attname for f in self.fields]
+        missing = set(columns) - set(self.columns)
+        if missing:
+            raise ValueError(f"{model.__name__} has no columns {sorted(missing)}")
         self._converters = None  # per field, found on first use (the database is known then)
 
     def sql(self, alias: str) -> str:

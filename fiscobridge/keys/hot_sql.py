@@ -14,7 +14,7 @@ from datetime import datetime
 from django.db import connection
 
 from fiscobridge.audit.models import Event
-from fiscobridge.core.hot_sql import from_db, insert_sql, run_together, to_db
+from fiscobridge.core.hot_sql import RowReader, from_db, insert_sql, run_together, to_db
 from fiscobridge.keys.models import ActivationKey, FailureCounter, KeyStatus, RedeemAttempt
 from fiscobridge.subscriptions.hot_sql import SUBSCRIPTIONS, active_seats, renewable_json
 
@@ -26,8 +26,7 @@ KEYS = ActivationKey._meta.db_table
 class Counter:
     id: int
     scope: str
-    failures: int
-    failure_limit: int
+    recent: list[datetime]  # oldest first
     locked_until: datetime | None
 
 
@@ -37,88 +36,88 @@ def _locked_now(scopes: list[tuple[str, str]], moment: datetime) -> tuple[str, l
     return f"locked_until > %s AND ({match})", [to_db(moment), *(value for pair in scopes for value in pair)]
 
 
-def locked_counters(scopes: list[tuple[str, str]], *, moment: datetime) -> list[tuple[int, datetime]]:
-    """(id, locked_until) of the counters among `scopes` ((scope, scope_key) each) locked now."""
+def latest_lock(scopes: list[tuple[str, str]], *, moment: datetime) -> tuple[int, datetime] | None:
+    """(id, locked_until) of the counter among `scopes` locked longest now, or None."""
     match, match_params = _locked_now(scopes, moment)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, locked_until FROM {COUNTERS} WHERE {match}", match_params)
-        return [(pk, from_db(until)) for pk, until in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT id, locked_until FROM {COUNTERS} WHERE {match} ORDER BY locked_until DESC LIMIT 1", match_params
+        )
+        row = cursor.fetchone()
+    return (row[0], from_db(row[1])) if row else None
 
 
-def open_failure_windows(rows: list[tuple], *, moment: datetime) -> list[Counter]:
-    """Make sure each (scope, key) has a counter with a current window, and lock those rows.
-
-    `rows`: (scope, scope_key, window_start, window_ends_at, failure_limit), in locking order.
-    A counter whose window or lock has ended starts a new window at `moment` with no failures.
-    One statement; the counters come back in the order asked.
-    """
-    stale = f"({COUNTERS}.window_ends_at <= excluded.window_start OR {COUNTERS}.locked_until <= excluded.window_start)"
-    values = ", ".join(["(%s, %s, %s, %s, 0, %s, NULL, 0)"] * len(rows))
-    params = []
-    for scope, key, start, ends, limit in rows:
-        params += [scope, key, to_db(start), to_db(ends), limit]
+def lock_counters(scopes: list[tuple[str, str]]) -> list[Counter]:
+    """The counters of `scopes` ((scope, scope_key) each, in locking order), created if missing
+    and locked until the transaction ends: one statement. They come back in the order asked."""
+    values = ", ".join(["(%s, %s, %s, 0, NULL, 0)"] * len(scopes))
+    params = [value for scope, key in scopes for value in (scope, key, "[]")]
     sql = (
-        f"INSERT INTO {COUNTERS} AS c "
-        "(scope, scope_key, window_start, window_ends_at, failures, failure_limit, locked_until, refused) "
-        f"VALUES {values} "
-        "ON CONFLICT (scope, scope_key) DO UPDATE SET "
-        f"window_start = CASE WHEN {stale} THEN excluded.window_start ELSE {COUNTERS}.window_start END, "
-        f"window_ends_at = CASE WHEN {stale} THEN excluded.window_ends_at ELSE {COUNTERS}.window_ends_at END, "
-        f"failures = CASE WHEN {stale} THEN 0 ELSE {COUNTERS}.failures END, "
-        f"locked_until = CASE WHEN {stale} THEN NULL ELSE {COUNTERS}.locked_until END, "
-        "failure_limit = excluded.failure_limit "
-        "RETURNING id, scope, scope_key, failures, failure_limit, locked_until"
-    ).replace(f"{COUNTERS}.", "c.")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found = {(scope, key): (pk, scope, failures, limit, until) for pk, scope, key, failures, limit, until in cursor}
-    ordered = [found[(scope, key)] for scope, key, *_ in rows]
-    return [Counter(pk, scope, failures, limit, from_db(until)) for pk, scope, failures, limit, until in ordered]
-
-
-def add_failure(counter_ids: list[int], *, session_lock_ends: datetime) -> list[Counter]:
-    """Count one failure on each counter; a counter that reaches its limit locks (the session
-    for a fixed time, the others until their window ends). Returns the counters after it."""
-    marks = ", ".join(["%s"] * len(counter_ids))
-    sql = (
-        f"UPDATE {COUNTERS} SET failures = failures + 1, "
-        "locked_until = CASE WHEN failures + 1 >= failure_limit "
-        "THEN (CASE WHEN scope = 'session' THEN %s ELSE window_ends_at END) ELSE NULL END "
-        f"WHERE id IN ({marks}) "
-        "RETURNING id, scope, failures, failure_limit, locked_until"
+        f"INSERT INTO {COUNTERS} AS c (scope, scope_key, recent, failures, locked_until, refused) VALUES {values} "
+        # A no-op update: on a conflict the row is locked and returned as it is.
+        "ON CONFLICT (scope, scope_key) DO UPDATE SET refused = c.refused "
+        "RETURNING id, scope, scope_key, recent, locked_until"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [to_db(session_lock_ends), *counter_ids])
-        return [Counter(pk, scope, f, limit, from_db(until)) for pk, scope, f, limit, until in cursor]
+        cursor.execute(sql, params)
+        found = {(scope, key): (pk, scope, recent, until) for pk, scope, key, recent, until in cursor.fetchall()}
+    counters = []
+    for scope, key in scopes:
+        pk, scope, recent, until = found[(scope, key)]
+        times = json.loads(recent) if isinstance(recent, str) else recent
+        counters.append(Counter(pk, scope, [from_db(t) for t in times], from_db(until)))
+    return counters
+
+
+def save_counters(changes: list[tuple[int, list[datetime], datetime | None]]) -> None:
+    """Store (id, recent, locked_until) of counters locked by `lock_counters`: one statement."""
+    recent = " ".join("WHEN %s THEN %s" for _ in changes)
+    count = " ".join("WHEN %s THEN %s" for _ in changes)
+    until = " ".join("WHEN %s THEN %s" for _ in changes)
+    params = [v for pk, times, _ in changes for v in (pk, json.dumps([t.isoformat() for t in times]))]
+    params += [v for pk, times, _ in changes for v in (pk, len(times))]
+    params += [v for pk, _, locked in changes for v in (pk, to_db(locked))]
+    params += [pk for pk, _, _ in changes]
+    # PostgreSQL cannot infer a type through CASE from parameters alone: say it.
+    postgres = connection.vendor == "postgresql"
+    as_json, as_int, as_time = ("::jsonb", "::integer", "::timestamptz") if postgres else ("", "", "")
+    sql = (
+        f"UPDATE {COUNTERS} SET recent = (CASE id {recent} END){as_json}, "
+        f"failures = (CASE id {count} END){as_int}, locked_until = (CASE id {until} END){as_time} "
+        f"WHERE id IN ({', '.join(['%s'] * len(changes))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 # --- keys ------------------------------------------------------------------------------------
 
-KEY_COLUMNS = (
-    "id",
-    "partner_id",
-    "batch_id",
-    "product",
-    "tier",
-    "seats",
-    "months",
-    "last_group",
-    "status",
-    "redeem_by",
-    "activated_account_id",
-    "activated_at",
-    "voided_at",
+# What the rules of SPEC 2.5, the preview, the subscription and the audit read of a key; the
+# other columns are deferred on the instances built from these rows.
+_KEY = RowReader(
+    ActivationKey,
+    [
+        "id",
+        "partner_id",
+        "batch_id",
+        "product",
+        "tier",
+        "seats",
+        "months",
+        "last_group",
+        "status",
+        "redeem_by",
+        "activated_at",
+        "activated_account_id",
+        "voided_at",
+    ],
 )
+KEY_COLUMNS = _KEY.columns
 _KEY_SELECT = ", ".join(KEY_COLUMNS)
 
 
 def _key_from_row(row) -> ActivationKey:
-    """A key built from a raw row: only the columns above are loaded (enough for the rules of
-    SPEC 2.5, the preview, the subscription and the audit)."""
-    values = dict(zip(KEY_COLUMNS, row, strict=True))
-    for name in ("redeem_by", "activated_at", "voided_at"):
-        values[name] = from_db(values[name])
-    return ActivationKey(**values)
+    return _KEY.build(row)
 
 
 def find_key(digest: str) -> ActivationKey | None:
@@ -171,7 +170,7 @@ def claim_key(
 
 @dataclass(frozen=True)
 class KeyFacts:
-    locked_until: datetime | None  # the latest lock among the requester's counters, if locked now
+    lock: tuple[int, datetime] | None  # (counter id, until) of the requester's longest lock now, if any
     key: ActivationKey | None  # the key with this HMAC, whatever its state
     capacity: int  # active seats of the key's product and tier on the account (0 without a key)
     renewable: list[tuple[int, datetime, str]]  # (id, expires_at, key_hint), soonest-ending first
@@ -188,20 +187,21 @@ def key_facts(
         account="%s", product="k.product", tier="k.tier", moment=moment, limit=renewal_limit
     )
     sql = (
-        f"SELECT (SELECT MAX(locked_until) FROM {COUNTERS} WHERE {match}), "
+        f"SELECT (SELECT id FROM {COUNTERS} WHERE {match} ORDER BY locked_until DESC LIMIT 1), "
+        f"(SELECT MAX(locked_until) FROM {COUNTERS} WHERE {match}), "
         f"{', '.join('k.' + column for column in KEY_COLUMNS)}, {seats}, {renewable} "
         f"FROM (SELECT 1 AS one) AS x LEFT JOIN {KEYS} k ON k.code_hmac = %s"
     )
-    params = [*match_params, account_id, *seats_params, account_id, *renewable_params, digest]
+    params = [*match_params, *match_params, account_id, *seats_params, account_id, *renewable_params, digest]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    locked_until, key_row, capacity, renewable_text = row[0], row[1:-2], row[-2], row[-1]
+    lock_id, locked_until, key_row, capacity, renewable_text = row[0], row[1], row[2:-2], row[-2], row[-1]
     renewable_rows = json.loads(renewable_text) if isinstance(renewable_text, str) else (renewable_text or [])
     options = [(pk, from_db(expires), hint) for pk, expires, hint in renewable_rows]
     options.sort(key=lambda option: (option[1], option[0]))
     return KeyFacts(
-        locked_until=from_db(locked_until),
+        lock=(lock_id, from_db(locked_until)) if lock_id is not None else None,
         key=_key_from_row(key_row) if key_row[0] is not None else None,
         capacity=int(capacity or 0),
         renewable=options,

@@ -198,7 +198,7 @@ class ActivationHour(models.Model):
 
 
 class RedeemAttempt(models.Model):
-    """One validate or activate, for the failed-attempt limits and the audit. Holds no key."""
+    """One validate or activate, for the audit (the limits count on FailureCounter). Holds no key."""
 
     at = models.DateTimeField(default=clock.now)
     action = models.CharField(max_length=10)  # validate | activate
@@ -208,14 +208,7 @@ class RedeemAttempt(models.Model):
     ip = models.GenericIPAddressField()
     input_hash = models.CharField(max_length=64)  # keyed hash of the raw input, never the input
     outcome = models.CharField(max_length=32)  # "ok" or the error code
-    failed = models.BooleanField()  # counts toward a lockout (only `not_available`)
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["session_scope", "at"], condition=Q(failed=True), name="attempt_fail_session"),
-            models.Index(fields=["account", "at"], condition=Q(failed=True), name="attempt_fail_account"),
-            models.Index(fields=["ip", "at"], condition=Q(failed=True), name="attempt_fail_ip"),
-        ]
+    failed = models.BooleanField()  # answered `not_available`, the one outcome the limits count
 
     def __str__(self) -> str:
         return f"{self.action} {self.outcome} at {self.at:%Y-%m-%d %H:%M:%S}"
@@ -230,20 +223,19 @@ class LockScope(models.TextChoices):
 
 
 class FailureCounter(models.Model):
-    """Failed attempts of one scope (a session, an account, an IP) in its current window.
+    """The recent failed attempts of one scope (a session, an account, an IP), and its lock.
 
-    One row per scope, created and counted with INSERT … ON CONFLICT … RETURNING under a row
-    lock, so that however many requests and servers race, the N-th failure is the last one
-    answered `not_available` (keys/limits.py). Times are stored, never computed in SQL, so the
-    same statements run on SQLite and PostgreSQL.
+    One row per scope. A failure takes the rows of its three scopes under lock (INSERT … ON
+    CONFLICT … RETURNING) and counts itself only if no scope is full, so that however many
+    requests and servers race, the N-th failure is the last one answered `not_available`
+    (keys/limits.py). `recent` holds the times of the newest failures still in the window (at
+    most the limit), so the window slides exactly as SPEC 2.6 says.
     """
 
     scope = models.CharField(max_length=10, choices=LockScope.choices)
     scope_key = models.CharField(max_length=80)
-    window_start = models.DateTimeField()  # the first failure of this window
-    window_ends_at = models.DateTimeField()
-    failures = models.PositiveIntegerField(default=0)
-    failure_limit = models.PositiveIntegerField()  # the setting when the window's last failure came
+    recent = models.JSONField(default=list)  # ISO times of the newest failures in the window, oldest first
+    failures = models.PositiveIntegerField(default=0)  # len(recent), for people reading the admin
     locked_until = models.DateTimeField(null=True, blank=True)
     # Attempts answered `too_many_attempts` while locked: counted here, not stored one row each.
     refused = models.PositiveIntegerField(default=0)
@@ -253,4 +245,4 @@ class FailureCounter(models.Model):
         indexes = [models.Index(fields=["locked_until"], name="failure_counter_locked")]
 
     def __str__(self) -> str:
-        return f"{self.scope} {self.failures}/{self.failure_limit}"
+        return f"{self.scope} {self.failures} recent failures"

@@ -40,7 +40,7 @@ from fiscobridge.keys.limits import (
     count_failure,
     ensure_not_locked,
     lock_scopes,
-    refuse_while_locked,
+    refuse,
 )
 from fiscobridge.keys.models import ActivationKey, KeyDisplayStatus, RedeemAttempt
 from fiscobridge.notifications.outbox import activation_emails_task
@@ -170,8 +170,8 @@ def validate_key(*, requester: Requester, raw: str, product: str) -> Preview:
             moment=moment,
             renewal_limit=RENEWAL_OPTIONS_SHOWN,
         )
-        if facts.locked_until is not None:
-            raise refuse_while_locked(requester, facts.locked_until, moment)
+        if facts.lock is not None:
+            raise refuse(*facts.lock, moment)
         key = facts.key
         if _active_on_account(key, requester.account, moment):
             raise AlreadyActivated()

@@ -66,8 +66,8 @@ def entitlement_of(certificate: Certificate, at: datetime | None = None) -> Enti
 def entitlement_by_uid(account_id: int, uid: str, at: datetime | None = None) -> Entitlement:
     """The entitlement of the account's certificate `uid` (CertificateNotFound, 404, also for
     another account's UID), in one statement: the hot path of POS devices (pos/hot_sql.py)."""
-    uid = str(uid)
-    facts = hot_sql.entitlement_facts(account_id=account_id, uid=uid, moment=at or clock.now()) if is_uid(uid) else None
+    uid, moment = str(uid), at or clock.now()
+    facts = hot_sql.entitlement_facts(account_id=account_id, uid=uid, moment=moment) if is_uid(uid) else None
     if facts is None:
         raise CertificateNotFound()
     return _decide(
@@ -75,5 +75,5 @@ def entitlement_by_uid(account_id: int, uid: str, at: datetime | None = None) ->
         not_after=facts.not_after,
         capacity=facts.capacity,
         place=facts.ahead + 1,
-        moment=at or clock.now(),
+        moment=moment,
     )

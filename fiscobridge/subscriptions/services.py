@@ -28,7 +28,7 @@ def renewable_subscriptions(*, account, product: str, tier: str, at: datetime | 
 
     Active or scheduled, not ended, and not already continued by another renewal (a second
     renewal of the same one would overlap it, and a prepaid day would be lost). The review step
-    reads the same rule in keys/hot_sql.py (`capacity_and_renewals`), bounded to
+    reads the same rule in subscriptions/hot_sql.py (`renewable_json`), bounded to
     RENEWAL_OPTIONS_SHOWN; tests/test_subscriptions.py holds both to the same answers.
     """
     moment = at or clock.now()

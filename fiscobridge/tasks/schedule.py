@@ -5,9 +5,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
+from django_tasks import TaskResultStatus
+from django_tasks_db import DatabaseBackend
+from django_tasks_db.models import DBTaskResult
 
 from fiscobridge.core import clock
 from fiscobridge.tasks.models import PeriodicRun
+from fiscobridge.tasks.queue import enqueue_with_transaction
 
 logger = logging.getLogger("fiscobridge.tasks")
 
@@ -33,9 +37,17 @@ def enqueue_due(jobs: list[PeriodicJob]) -> list[str]:
             won = PeriodicRun.objects.filter(name=job.name, next_run_at__lte=moment).update(
                 next_run_at=moment + job.every, last_enqueued_at=moment
             )
-            if won:
-                job.task.enqueue()
+            # A run still waiting or running (a slow mail server, say) is not joined by another.
+            if won and not _unfinished(job):
+                enqueue_with_transaction(job.task)
                 enqueued.append(job.name)
     if enqueued:
         logger.info("periodic jobs enqueued: %s", ", ".join(enqueued))
     return enqueued
+
+
+def _unfinished(job: PeriodicJob) -> bool:
+    if not isinstance(job.task.get_backend(), DatabaseBackend):
+        return False  # another backend keeps its queue elsewhere: enqueue as scheduled
+    unfinished = (TaskResultStatus.READY, TaskResultStatus.RUNNING)
+    return DBTaskResult.objects.filter(task_path=job.task.module_path, status__in=unfinished).exists()
