@@ -150,7 +150,9 @@ PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
-USE_I18N = True
+# One language (English): no translation machinery on every rendered value (issue 9: it was a
+# tenth of a keys page). Turn on with the first translation.
+USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
