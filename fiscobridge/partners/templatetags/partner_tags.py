@@ -1,6 +1,7 @@
 """Small display helpers for the Partner Portal templates."""
 
 from django import template
+from django.utils.html import format_html
 
 from fiscobridge.keys.models import KeyDisplayStatus
 
@@ -15,9 +16,10 @@ STATUS_CHIPS = {
 }
 
 
-@register.inclusion_tag("partners/_status_chip.html")
-def status_chip(status: str):
-    return {"css": STATUS_CHIPS.get(status, "muted"), "label": status_label(status)}
+@register.simple_tag
+def status_chip(status: str) -> str:
+    # A simple tag, not an inclusion template: it is rendered once per row of the keys list.
+    return format_html('<span class="chip {}">{}</span>', STATUS_CHIPS.get(status, "muted"), status_label(status))
 
 
 @register.filter
