@@ -27,22 +27,22 @@ def _cmd_serve(args) -> int:
     call_command("collectstatic", interactive=False, verbosity=0)
     workers = str(args.workers or int(os.environ.get("WEB_CONCURRENCY", "0") or 0) or (os.cpu_count() or 1) * 2 + 1)
     threads = args.threads or int(os.environ.get("WEB_THREADS", "0") or 0) or 1
+    # Timeout, access-log format, JSON error pages and worker class: fiscobridge/gunicorn_conf.py.
+    os.environ["WEB_THREADS"] = str(threads)
     argv = [
         sys.executable,
         "-m",
         "gunicorn",
         "fiscobridge.wsgi:application",
+        "--config",
+        "python:fiscobridge.gunicorn_conf",
         "--bind",
         f"{args.host}:{args.port}",
         "--workers",
         workers,
-        "--access-logfile",
-        "-",
-        "--forwarded-allow-ips",
-        os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
     ]
     if threads > 1:
-        argv += ["--worker-class", "gthread", "--threads", str(threads)]
+        argv += ["--threads", str(threads)]
     print(
         f"Serving FiscoBridge Licensing on http://{args.host}:{args.port} with {workers} gunicorn workers", flush=True
     )

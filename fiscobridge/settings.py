@@ -81,6 +81,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # URL and body size limits from the headers, before any view or CSRF check reads a body.
+    "fiscobridge.web.guards.RequestGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -209,7 +211,19 @@ TIER_QUOTAS = {
 TRIAL_CONNECTIONS = env.int("TRIAL_CONNECTIONS", default=1)
 TRIAL_INVOICES_PER_MONTH = env.int("TRIAL_INVOICES_PER_MONTH", default=50)
 CERTIFICATE_MAX_BYTES = env.int("CERTIFICATE_MAX_BYTES", default=1024 * 1024)
+# Opening a PKCS#12 file runs each key derivation as many rounds as the file asks. Real tools
+# write 2,048 (OpenSSL, macOS), 2,000 (Windows) or 10,000 (Java keytool): a million is 100 times
+# the most common and takes ~0.2 s; more is refused before deriving anything. Counts hidden in
+# encrypted parts are caught by the time bound: parsing runs in a child process with this much CPU.
+CERTIFICATE_MAX_KDF_ITERATIONS = env.int("CERTIFICATE_MAX_KDF_ITERATIONS", default=1_000_000)
+CERTIFICATE_PARSE_SECONDS = env.int("CERTIFICATE_PARSE_SECONDS", default=5)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * 1024 * 1024  # above the certificate limit, so we answer it ourselves
+# Refused from the headers before anything reads the body (web/guards.py): every request, and
+# lower for requesters who are neither signed in nor hold a valid API token (login, password
+# reset, Stripe's webhooks). URLs longer than this get 414 from the app (gunicorn stops at 1 MiB).
+REQUEST_MAX_BODY_BYTES = env.int("REQUEST_MAX_BODY_BYTES", default=3 * 1024 * 1024)
+REQUEST_MAX_ANONYMOUS_BODY_BYTES = env.int("REQUEST_MAX_ANONYMOUS_BODY_BYTES", default=512 * 1024)
+REQUEST_MAX_URL_BYTES = env.int("REQUEST_MAX_URL_BYTES", default=8 * 1024)
 
 LOGGING = {
     "version": 1,

@@ -21,7 +21,7 @@ LAYERS = [
     {"web", "billing"},
     {"api", "portal", "partners", "staff"},  # presentation: never one another
     {"demo", "jobs"},  # demo data, made through the services; the periodic jobs
-    {"settings", "urls", "wsgi", "cli"},  # entry points: may use anything
+    {"settings", "urls", "wsgi", "cli", "gunicorn_conf"},  # entry points: may use anything
 ]
 LAYER_OF = {name: index for index, names in enumerate(LAYERS) for name in names}
 

@@ -11,6 +11,7 @@ from fiscobridge.api.auth import requester_for
 from fiscobridge.core.errors import DomainError
 from fiscobridge.keys.errors import TooManyAttempts
 from fiscobridge.keys.limits import ensure_not_locked
+from fiscobridge.web.guards import database_unavailable, is_database_unavailable
 
 logger = logging.getLogger("fiscobridge.api")
 
@@ -75,6 +76,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(Exception)
     def _unexpected(request, exc):
+        if is_database_unavailable(exc):
+            logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+            return database_unavailable(request)
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(api, request, 500, "internal_error", "Something went wrong on our side")
 

@@ -1,5 +1,6 @@
 """Keep SPEC 5.2's promise that every error under /api/v1 has the JSON error body, even for
-what Django answers before our API code runs: an unmatched path (404), a wrong method (405)."""
+what Django answers before our API code runs: an unmatched path (404), a wrong method (405), a host
+that is not ours (400)."""
 
 import json
 
@@ -7,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 
 API_PREFIX = "/api/v1/"
 FALLBACKS = {
+    400: ("bad_request", "The request is not valid"),
     404: ("not_found", "Not found"),
     405: ("method_not_allowed", "This method is not allowed here"),
     413: ("payload_too_large", "The request body is too large"),

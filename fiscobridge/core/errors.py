@@ -17,6 +17,18 @@ class DomainError(Exception):
         self.details = details or {}
         super().__init__(self.message)
 
+    def __reduce__(self):
+        # Pickled as its state, not its constructor's arguments (subclasses take their own):
+        # an error raised in a child process (core.bounded) arrives whole in the parent.
+        return (_rebuild_error, (type(self), self.__dict__.copy()))
+
+
+def _rebuild_error(cls: type[DomainError], state: dict) -> DomainError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", cls.message))
+    error.__dict__.update(state)
+    return error
+
 
 class InvalidInput(DomainError):
     code = "invalid_input"

@@ -1,5 +1,7 @@
 """Client Portal pages that no single domain owns: home, Billing, Activity, API tokens."""
 
+import sys
+
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -12,6 +14,7 @@ from fiscobridge.billing.queries import has_stripe_customer
 from fiscobridge.seats import int_seats, pos_seats
 from fiscobridge.subscriptions.models import Product, Source, Status, Subscription, Tier
 from fiscobridge.web.access import customer_page
+from fiscobridge.web.guards import database_unavailable, is_database_unavailable
 from fiscobridge.web.tokens import token_views
 
 
@@ -121,4 +124,8 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
+    # Django calls this inside its `except` block: the exception in hand tells a database that
+    # cannot be reached (503, try again shortly) from a fault of ours (500).
+    if is_database_unavailable(sys.exc_info()[1]):
+        return database_unavailable(request)
     return render(request, "500.html", status=500)

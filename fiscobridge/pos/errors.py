@@ -28,6 +28,26 @@ class CertificateWithoutKey(DomainError):
     http_status = 400
 
 
+class CertificateTooCostly(DomainError):
+    """A file that asks for more key-derivation rounds, or more time to open, than we give it."""
+
+    code = "certificate_too_costly"
+    http_status = 400
+
+    def __init__(self, *, max_iterations: int | None = None):
+        if max_iterations is None:
+            super().__init__(
+                "This certificate file takes too long to open. Export it again with your tool's usual settings",
+                details={"max_seconds": settings.CERTIFICATE_PARSE_SECONDS},
+            )
+        else:
+            super().__init__(
+                f"This certificate file asks for more than {max_iterations:,} password rounds. "
+                "Export it again with your tool's usual settings",
+                details={"max_iterations": max_iterations},
+            )
+
+
 class CertificateExpired(DomainError):
     code = "certificate_expired"
     message = "This certificate has expired"

@@ -5,11 +5,18 @@ PBES2 (PBKDF2 + AES-256) and legacy PBES1 (SHA1 + 3DES, SHA1 + RC2-40) all open.
 answers ValueError both for "not PKCS#12" and for "wrong password"; a minimal DER check of the
 outer PFX structure tells them apart, so a user who picked the wrong file is not told to retype
 the password.
+
+Opening a file costs what the file asks for: every password-based key derivation in it (the MAC,
+each encrypted part) runs as many rounds as the file says. `kdf_iterations` reads those counts
+(asn1crypto; no decryption) so that a file asking for millions of rounds is refused before
+OpenSSL derives anything. Counts inside an encrypted part are visible only after decrypting
+it: the caller bounds the parsing time as well (pos/services.py).
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from asn1crypto import pkcs12 as asn1_pkcs12
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -17,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from fiscobridge.pos.errors import (
+    CertificateTooCostly,
     CertificateWithoutKey,
     InvalidCertificateFile,
     WrongCertificatePassword,
@@ -65,17 +73,47 @@ def pfx_extent(data: bytes) -> int | None:
     return end
 
 
-def parse_pkcs12(data: bytes, password: str) -> ParsedCertificate:
+def kdf_iterations(data: bytes) -> list[int]:
+    """The key-derivation round counts a PFX asks for before anything in it is decrypted.
+
+    The MAC's count, each encrypted part's, and each shrouded private key's in the unencrypted
+    parts. A structure asn1crypto cannot read gives what was read until then: OpenSSL will
+    most likely refuse it too, and the caller's time bound covers the rest.
+    """
+    counts: list[int] = []
+    try:
+        pfx = asn1_pkcs12.Pfx.load(data)
+        mac = pfx["mac_data"]
+        if mac.native is not None:
+            counts.append(int(mac["iterations"].native))
+        for part in pfx.authenticated_safe:
+            kind = part["content_type"].native
+            if kind == "encrypted_data":
+                algorithm = part["content"]["encrypted_content_info"]["content_encryption_algorithm"]
+                counts.append(int(algorithm.kdf_iterations))
+            elif kind == "data":
+                for bag in asn1_pkcs12.SafeContents.load(part["content"].native):
+                    if bag["bag_id"].native == "pkcs8_shrouded_key_bag":
+                        counts.append(int(bag["bag_value"]["encryption_algorithm"].kdf_iterations))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        pass
+    return counts
+
+
+def parse_pkcs12(data: bytes, password: str, *, max_iterations: int | None = None) -> ParsedCertificate:
     """Open a PKCS#12 file with its password and read the certificate that matches its private key.
 
-    Raises InvalidCertificateFile (empty, not PKCS#12), WrongCertificatePassword or
-    CertificateWithoutKey. Expiry is the caller's rule, not a parsing failure.
+    Raises InvalidCertificateFile (empty, not PKCS#12), CertificateTooCostly (a key derivation
+    of more than `max_iterations` rounds), WrongCertificatePassword or CertificateWithoutKey.
+    Expiry is the caller's rule, not a parsing failure.
     """
     data = bytes(data or b"")
     extent = pfx_extent(data)
     if extent is None:
         raise InvalidCertificateFile()
     data = data[:extent]
+    if max_iterations is not None and any(count > max_iterations for count in kdf_iterations(data)):
+        raise CertificateTooCostly(max_iterations=max_iterations)
     try:
         loaded = pkcs12.load_pkcs12(data, (password or "").encode("utf-8"))
     except (ValueError, TypeError, UnsupportedAlgorithm):

@@ -1,6 +1,7 @@
 """Changes of state of Cloud POS certificates: upload (spends a seat) and revoke (frees it)."""
 
 import os
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -8,16 +9,19 @@ from django.db import IntegrityError, transaction
 from fiscobridge.accounts.locks import lock_account
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
+from fiscobridge.core.bounded import TimeLimitExceeded, call_with_time_limit
 from fiscobridge.core.encryption import encrypt
 from fiscobridge.core.ids import new_uid
 from fiscobridge.pos.errors import (
     CertificateAlreadyRevoked,
     CertificateExpired,
+    CertificateTooCostly,
     CertificateTooLarge,
     DuplicateCertificate,
+    InvalidCertificateFile,
 )
 from fiscobridge.pos.models import Certificate, CertificateStatus
-from fiscobridge.pos.pkcs12 import ParsedCertificate, parse_pkcs12
+from fiscobridge.pos.pkcs12 import ParsedCertificate, parse_pkcs12, pfx_extent
 from fiscobridge.pos.usage import active_certificate_count
 from fiscobridge.subscriptions.capacity import pos_capacity
 from fiscobridge.subscriptions.errors import SeatLimitReached
@@ -43,8 +47,10 @@ def read_certificate_upload(uploaded) -> bytes:
 def upload_certificate(*, account, actor, data: bytes, password: str, ip=None, file_name: str = "") -> Certificate:
     """Store a PKCS#12 certificate for `account`, spending one Cloud POS seat.
 
-    Checks, in order: size, parse with the password, not past notAfter; then, under the account
-    lock: not a duplicate of an active certificate, a free seat. Nothing is stored when any
+    Checks, in order: size, the outer PKCS#12 header, a free seat, parse with the password (at most
+    CERTIFICATE_MAX_KDF_ITERATIONS rounds per key derivation, CERTIFICATE_PARSE_SECONDS of CPU),
+    not past notAfter; then, under the account lock: not a duplicate of an active certificate,
+    a free seat again. Nothing is stored when any
     check fails. The file and the password are kept encrypted; the password is never logged
     nor audited.
     """
@@ -53,7 +59,12 @@ def upload_certificate(*, account, actor, data: bytes, password: str, ip=None, f
     if len(data) > limit:
         raise CertificateTooLarge(limit=limit)
     password = password or ""
-    parsed = parse_pkcs12(data, password)
+    if pfx_extent(data) is None:  # costs nothing: tells a wrong file at once, seats or not
+        raise InvalidCertificateFile()
+    # The seat check comes before parsing too (and again under the lock): an account without a
+    # free seat cannot make the server open files for it.
+    _check_free_seat(account, clock.now())
+    parsed = _parse_bounded(data, password)
     if clock.now() >= parsed.not_after:
         raise CertificateExpired(details={"not_after": parsed.not_after.isoformat()})
     # Encrypt before taking the lock: the lock is held only for the checks and the insert.
@@ -86,6 +97,28 @@ def upload_certificate(*, account, actor, data: bytes, password: str, ip=None, f
     return certificate
 
 
+def _check_free_seat(account, moment) -> None:
+    used = active_certificate_count(account)
+    capacity = pos_capacity(account, moment)
+    if used >= capacity:
+        raise SeatLimitReached(details={"product": "pos", "seats_total": capacity, "seats_used": used})
+
+
+def _parse_bounded(data: bytes, password: str) -> ParsedCertificate:
+    """parse_pkcs12 with the iteration limit and a hard time bound (core.bounded)."""
+    seconds = settings.CERTIFICATE_PARSE_SECONDS
+    try:
+        return call_with_time_limit(
+            partial(parse_pkcs12, max_iterations=settings.CERTIFICATE_MAX_KDF_ITERATIONS),
+            data,
+            password,
+            cpu_seconds=seconds,
+            wall_seconds=2 * seconds,
+        )
+    except TimeLimitExceeded:
+        raise CertificateTooCostly() from None
+
+
 def _active_duplicate(account, fingerprint: str) -> Certificate | None:
     return Certificate.objects.for_account(account).active().filter(fingerprint=fingerprint).only("uid").first()
 
@@ -98,10 +131,7 @@ def _store(*, account, actor, parsed: ParsedCertificate, file_token: bytes, pass
     if duplicate is not None:
         raise DuplicateCertificate(details={"uid": duplicate.uid})
     moment = clock.now()
-    used = active_certificate_count(account)
-    capacity = pos_capacity(account, moment)
-    if used >= capacity:
-        raise SeatLimitReached(details={"product": "pos", "seats_total": capacity, "seats_used": used})
+    _check_free_seat(account, moment)
     for attempt in range(UID_ATTEMPTS):
         try:
             with transaction.atomic():

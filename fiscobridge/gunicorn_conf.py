@@ -1,0 +1,90 @@
+"""gunicorn's configuration (`fiscobridge serve` passes `--config python:fiscobridge.gunicorn_conf`).
+
+What gunicorn answers by itself, before or instead of the app, must keep the app's promises:
+- errors in the JSON error body (SPEC 5.2), not gunicorn's HTML pages: a malformed request,
+  and a request whose worker ran out of time (503 `service_unavailable` with Retry-After);
+- over-long URLs reach the app (`limit_request_line = 0`, gunicorn still stops at 1 MiB), which
+  answers 414 itself (web/guards.py), so that API clients get the error body;
+- no query string and no referrer in the access log: a query may hold a search for a full
+  activation key (the app refuses those too; this is the second line);
+- a worker timeout above the slowest legitimate request: certificate parsing is bounded at
+  2 × CERTIFICATE_PARSE_SECONDS, issuing 10,000 keys takes a few seconds.
+Environment: GUNICORN_TIMEOUT (seconds, default 60), WEB_THREADS (> 1: threaded workers),
+FORWARDED_ALLOW_IPS (default 127.0.0.1).
+"""
+
+import json
+import os
+
+from gunicorn import util
+from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.sync import SyncWorker
+
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60") or 60)
+graceful_timeout = 30
+limit_request_line = 0
+accesslog = "-"
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+threads = int(os.environ.get("WEB_THREADS", "1") or 1)
+worker_class = f"fiscobridge.gunicorn_conf.{'JsonThreadWorker' if threads > 1 else 'JsonSyncWorker'}"
+
+RETRY_AFTER_SECONDS = 5
+CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed"}
+CODES.update({431: "headers_too_large", 500: "server_error", 501: "not_implemented", 503: "service_unavailable"})
+MESSAGES = {
+    500: "Something went wrong on our side",
+    503: "The server took too long to answer. Try again shortly",
+}
+
+
+def error_response(status: int, reason: str, message: str = "") -> bytes:
+    """A complete HTTP response with SPEC 5.2's error body; the connection is closed after it."""
+    code = CODES.get(status, "bad_request")
+    text = MESSAGES.get(status) or message or reason
+    body = json.dumps({"error": {"code": code, "message": text, "details": {}}}).encode()
+    head = [f"HTTP/1.1 {status} {reason}", "Connection: close", "Content-Type: application/json"]
+    head.append(f"Content-Length: {len(body)}")
+    if status == 503:
+        head.append(f"Retry-After: {RETRY_AFTER_SECONDS}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _write_json_error(sock, status_int, reason, mesg):
+    util.write_nonblock(sock, error_response(int(status_int), reason, mesg))
+
+
+# gunicorn's workers write their error pages with util.write_error: this process is ours, so
+# every such page becomes the JSON error body (the workers are forked after this import).
+util.write_error = _write_json_error
+
+
+class _JsonErrors:
+    """On a worker timeout (SIGABRT from the arbiter) the request in hand gets a 503 before the
+    worker exits, instead of a closed connection."""
+
+    current_client = None
+
+    def handle_abort(self, sig, frame):
+        client = self.current_client
+        if client is not None:
+            try:
+                client.setblocking(True)
+                client.sendall(error_response(503, "Service Unavailable"))
+            except OSError:
+                pass  # the client is gone
+        super().handle_abort(sig, frame)
+
+
+class JsonSyncWorker(_JsonErrors, SyncWorker):
+    def handle(self, listener, client, addr):
+        self.current_client = client
+        try:
+            super().handle(listener, client, addr)
+        finally:
+            self.current_client = None
+
+
+class JsonThreadWorker(_JsonErrors, ThreadWorker):
+    """Threaded: several requests at once, so a timeout cannot tell whose it is; only the JSON
+    error pages apply (the arbiter's timeout concerns the worker's heartbeat, not one request)."""

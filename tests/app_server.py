@@ -1,0 +1,91 @@
+"""A real app server for tests that need real processes: gunicorn with our configuration
+(fiscobridge/gunicorn_conf.py), on a free port, on the test database, its output in a file."""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_database_url() -> str:
+    """The URL of the database the tests run on (PostgreSQL or the SQLite test file)."""
+    params = connection.settings_dict
+    if connection.vendor == "postgresql":
+        password = f":{params['PASSWORD']}" if params.get("PASSWORD") else ""
+        return f"postgres://{params['USER']}{password}@{params['HOST']}:{params['PORT']}/{params['NAME']}"
+    return f"sqlite:///{params['NAME']}"
+
+
+class AppServer:
+    """`with AppServer(workers=2, env={...}) as server:` … `server.url`, `server.log_text()`."""
+
+    def __init__(self, *, workers: int = 2, env: dict | None = None, database_url: str | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(tempfile.mkstemp(prefix="fiscobridge-server-", suffix=".log")[1])
+        self.environment = {
+            **os.environ,
+            "DATABASE_URL": database_url or test_database_url(),
+            "DATABASE_CONN_MAX_AGE": "0",
+            **(env or {}),
+        }
+        self.argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "fiscobridge.wsgi:application",
+            "--config",
+            "python:fiscobridge.gunicorn_conf",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(workers),
+        ]
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "AppServer":
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            self.argv, cwd=ROOT, env=self.environment, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited:\n{self.log_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"server did not answer within {timeout:.0f} s:\n{self.log_text()[-3000:]}")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
