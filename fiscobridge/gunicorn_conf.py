@@ -6,11 +6,12 @@ What gunicorn answers by itself, before or instead of the app, must keep the app
 - over-long URLs reach the app (`limit_request_line = 0`, gunicorn still stops at 1 MiB), which
   answers 414 itself (web/guards.py), so that API clients get the error body;
 - no query string and no referrer in the access log: a query may hold a search for a full
-  activation key (the app refuses those too; this is the second line);
+  activation key (the app refuses those too); every line of gunicorn's logs passes the app's
+  redaction filter (core/redact.py) as well;
 - a worker timeout above the slowest legitimate request: certificate parsing is bounded at
   2 × CERTIFICATE_PARSE_SECONDS, issuing 10,000 keys takes a few seconds.
 Environment: GUNICORN_TIMEOUT (seconds, default 60), WEB_THREADS (> 1: threaded workers),
-FORWARDED_ALLOW_IPS (default 127.0.0.1).
+FORWARDED_ALLOW_IPS (default 127.0.0.1), LOG_LEVEL (the app's, also gunicorn's).
 """
 
 import json
@@ -20,10 +21,13 @@ from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
+from fiscobridge.core.redact import RedactSecrets
+
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60") or 60)
 graceful_timeout = 30
 limit_request_line = 0
 accesslog = "-"
+loglevel = (os.environ.get("LOG_LEVEL") or "info").lower()
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 threads = int(os.environ.get("WEB_THREADS", "1") or 1)
@@ -48,6 +52,16 @@ def error_response(status: int, reason: str, message: str = "") -> bytes:
     if status == 503:
         head.append(f"Retry-After: {RETRY_AFTER_SECONDS}")
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+def post_fork(server, worker):
+    """gunicorn's own loggers (access, errors) get the filter the app's logging has."""
+    for log in (server.log.error_log, server.log.access_log):
+        log.addFilter(RedactSecrets())
+
+
+def on_starting(server):
+    post_fork(server, None)
 
 
 def _write_json_error(sock, status_int, reason, mesg):

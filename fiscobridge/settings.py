@@ -184,12 +184,14 @@ AXES_VERBOSE = False
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
-# --- Client IP: the connection's address unless we sit behind that many trusted proxies.
+# What axes records as the username: the typed e-mail, cut to its column and without control
+# characters (a 256-character or NUL-bearing username must be a failed login, not a 500).
+AXES_USERNAME_CALLABLE = "fiscobridge.accounts.login_audit.attempted_username"
+
+# --- Client IP: the connection's address unless we sit behind that many trusted proxies. One
+# rule for everything (core/net.py): key-attempt limits, login lockouts (axes), audit events.
 FISCOBRIDGE_TRUSTED_PROXY_COUNT = env.int("FISCOBRIDGE_TRUSTED_PROXY_COUNT", default=0)
-AXES_IPWARE_PROXY_COUNT = FISCOBRIDGE_TRUSTED_PROXY_COUNT or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if FISCOBRIDGE_TRUSTED_PROXY_COUNT else ["REMOTE_ADDR"]
-)
+AXES_CLIENT_IP_CALLABLE = "fiscobridge.core.net.client_ip"
 
 # --- Failed activation-key attempts (SPEC 2.6). Only "not available" answers count.
 REDEEM_SESSION_FAILURE_LIMIT = env.int("REDEEM_SESSION_FAILURE_LIMIT", default=5)
@@ -229,7 +231,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Whatever still looks like a key, a token or a password is rewritten (core/redact.py).
+    "filters": {"redact": {"()": "fiscobridge.core.redact.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
@@ -256,6 +260,14 @@ EMAIL_BACKEND = env.str(
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(DATA_DIR / "sent-mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="FiscoBridge <no-reply@fiscobridge.localhost>")
 # Links in e-mails use PUBLIC_BASE_URL (the portal's address, set with the Stripe settings below).
+if PRODUCTION and EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
+    # The console backend prints e-mails, password-reset links included, into the server log.
+    raise environ.ImproperlyConfigured(
+        "FISCOBRIDGE_ENV=production needs a real mail server: set EMAIL_HOST (SMTP) or EMAIL_BACKEND"
+    )
+# Password-reset requests per client IP and per e-mail address per hour (accounts/password_reset.py).
+PASSWORD_RESET_PER_IP_PER_HOUR = env.int("PASSWORD_RESET_PER_IP_PER_HOUR", default=10)
+PASSWORD_RESET_PER_EMAIL_PER_HOUR = env.int("PASSWORD_RESET_PER_EMAIL_PER_HOUR", default=3)
 NOTIFICATIONS_REMINDER_DAYS = env.list("NOTIFICATIONS_REMINDER_DAYS", cast=int, default=[30, 7, 1])
 NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=10)
 

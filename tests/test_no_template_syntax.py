@@ -29,7 +29,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from fiscobridge.keys.issuance import issue_keys
-from tests.factories import PFX_PASSWORD, browser_for, new_pfx
+from tests.factories import PFX_PASSWORD, browser_for, new_pfx, run_tasks
 from tests.stripe_fake import post_event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -373,6 +373,7 @@ def _crawl(seen: Crawl, *, customer, outsider, reseller, other_reseller, staff, 
     visitor = Client()
     post("login, wrong password", visitor, "/login/", {"username": customer.user.email, "password": "wrong"})
     post("password reset", visitor, "/password_reset/", {"email": customer.user.email}, follow=True)
+    run_tasks()  # the worker renders and sends the reset e-mail
     reset, new_password = f"/reset/{params['uidb64']}/{params['token']}/", "a-Long-new-passw0rd"
     get("reset link", visitor, reset)
     set_password = f"/reset/{params['uidb64']}/set-password/"
@@ -383,7 +384,8 @@ def _crawl(seen: Crawl, *, customer, outsider, reseller, other_reseller, staff, 
     for attempt in range(settings.AXES_FAILURE_LIMIT + 1):
         post(f"login failure {attempt + 1}", intruder, "/login/", {"username": "nobody@example.com", "password": "x"})
 
-    # The error pages: 404 from a view, 500 from its handler.
+    # The error pages: 404 from a view, 500 from its handler, 414 from the request guard.
+    get("414, an address too long", shop, "/pos/?q=" + "A" * 9000)
     get("404, another partner's key", partner, "/partner/keys/999999/")
     server_error = get_resolver().resolve_error_handler(500)
     seen.check("500 handler", server_error(RequestFactory().get("/pos/")))

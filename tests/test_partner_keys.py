@@ -152,13 +152,15 @@ def test_revoke_with_reason(reseller, customer):
     assert event.details == {"reason": "Customer cancelled"} and event.actor == reseller.user
 
 
-def test_a_full_key_in_the_search_is_reduced_to_its_last_group(reseller):
+def test_a_full_key_in_the_search_is_refused_by_the_api_and_reduced_by_the_page(reseller):
+    # Issue 10.2: a full key in a query string is refused by the API (it was silently reduced).
     code = issue_api(reseller, quantity=1).json()["keys"][0]["code"]
-    page = reseller.client.get(KEYS, {"q": code}).json()
+    assert reseller.client.get(KEYS, {"q": code}).json()["error"]["code"] == "key_in_query"
+    page = reseller.client.get(KEYS, {"q": code[-4:]}).json()
     assert [item["hint"] for item in page["items"]] == [f"POS-••••-••••-{code[-4:]}"]
     from django.test import Client
 
     browser = Client()
     browser.force_login(reseller.user)
-    html = browser.get("/partner/keys/", {"q": code}).content.decode()
+    html = browser.get("/partner/keys/", {"q": code}, follow=True).content.decode()
     assert code not in html and code[4:] not in html and f'value="{code[-4:]}"' in html

@@ -7,6 +7,16 @@ from django.dispatch import receiver
 from fiscobridge.audit.services import record_event
 from fiscobridge.core.net import client_ip
 
+# axes' AccessAttempt.username column, and the longest e-mail address there is.
+USERNAME_MAX = 254
+
+
+def attempted_username(request, credentials=None) -> str:
+    """The e-mail a login attempt typed, as axes and the audit store it (AXES_USERNAME_CALLABLE)."""
+    source = credentials if credentials else getattr(request, "POST", {})
+    typed = str(source.get("username", "") or "")
+    return "".join(ch for ch in typed if ch.isprintable())[:USERNAME_MAX]
+
 
 @receiver(user_logged_in)
 def _logged_in(sender, request, user, **kwargs):
@@ -26,7 +36,7 @@ def _login_failed(sender, credentials, request=None, **kwargs):
     record_event(
         action="login.failed",
         ip=client_ip(request) if request else None,
-        details={"email": str(credentials.get("username", ""))[:254]},
+        details={"email": attempted_username(request, credentials)},
     )
 
 

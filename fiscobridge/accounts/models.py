@@ -87,3 +87,20 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class PasswordResetCounter(models.Model):
+    """Password-reset requests of one scope (a client IP, or a keyed hash of an e-mail) in one
+    hour: the throttle of accounts/password_reset.py. Rows older than a day are deleted there."""
+
+    scope = models.CharField(max_length=10)  # "ip" or "email"
+    key = models.CharField(max_length=64)  # the IP, or the e-mail's HMAC (no address stored)
+    hour = models.PositiveIntegerField()  # hours since the epoch (UTC)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key", "hour"], name="password_reset_counter_scope")]
+        indexes = [models.Index(fields=["hour"], name="password_reset_counter_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.count} in hour {self.hour}"

@@ -16,6 +16,7 @@ from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.crypto import constant_time_equal, keyed_hash
 from fiscobridge.core.errors import InvalidInput
+from fiscobridge.core.text import clean_text
 
 TOKEN_PREFIX = "fbt_"
 
@@ -85,9 +86,10 @@ def _token_digest(prefix: str, secret: str) -> str:
 
 
 def create_api_token(*, user: User, name: str = "") -> IssuedToken:
+    name = clean_text(name, field="name", max_length=100)
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name[:100], prefix=prefix, digest=_token_digest(prefix, secret))
+    token = ApiToken.objects.create(user=user, name=name, prefix=prefix, digest=_token_digest(prefix, secret))
     record_event(action="api_token.created", actor=user, account=user.account, partner=user.partner, target=token)
     return IssuedToken(token=token, plain=f"{TOKEN_PREFIX}{prefix}_{secret}")
 

@@ -2,6 +2,7 @@ from ninja import NinjaAPI
 
 from fiscobridge.api.auth import AUTH
 from fiscobridge.api.errors import install_error_handlers
+from fiscobridge.api.parser import StrictParser
 from fiscobridge.api.routers import (
     certificates,
     connections,
@@ -19,6 +20,7 @@ api = NinjaAPI(
         '`{"error": {"code", "message", "details"}}`.'
     ),
     auth=AUTH,
+    parser=StrictParser(),
     urls_namespace="api",
 )
 install_error_handlers(api)

@@ -4,6 +4,7 @@ import logging
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -57,6 +58,8 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def _http(request, exc: HttpError):
+        if isinstance(exc.__cause__, DomainError):  # ninja wraps what its body parser raises
+            return _domain(request, exc.__cause__)
         code = {
             400: "bad_request",
             401: "unauthenticated",
@@ -69,6 +72,10 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(Http404)
     def _not_found(request, exc):
         return error_response(api, request, 404, "not_found", "Not found")
+
+    @api.exception_handler(MultiPartParserError)
+    def _bad_multipart(request, exc):
+        return error_response(api, request, 400, "bad_request", "The multipart body is not valid")
 
     @api.exception_handler(RequestDataTooBig)
     def _too_big(request, exc):

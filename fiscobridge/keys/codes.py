@@ -119,6 +119,15 @@ def hint_for(product: str, last_group: str) -> str:
     return f"{product.upper()}-{MASK}-{MASK}-{last_group}"
 
 
+def is_full_key(text: str) -> bool:
+    """Whether `text` is a whole key (with its prefix), however it was typed."""
+    try:
+        parse_key(text)
+    except KeyFormatError:
+        return False
+    return True
+
+
 def search_term(q: str) -> str:
     """What a search may carry: a full key pasted into a search box becomes its last group.
 

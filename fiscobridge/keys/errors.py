@@ -29,6 +29,17 @@ def format_hints(product: str, problem: FormatProblem) -> list[str]:
     return hints
 
 
+class KeyInQuery(DomainError):
+    """A whole key in a query string: URLs reach access logs, proxies and browser history."""
+
+    code = "key_in_query"
+    message = (
+        "A full key must not travel in a URL: search by its last group (e.g. X7QK), "
+        "or look the key up with POST /api/v1/partner/keys/lookup"
+    )
+    http_status = 422
+
+
 class InvalidKeyFormat(DomainError):
     code = "invalid_format"
     message = "Invalid key format"

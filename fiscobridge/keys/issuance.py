@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -18,6 +18,9 @@ from fiscobridge.keys.rollup import batch_issued
 from fiscobridge.subscriptions.models import Product, Tier
 
 CHUNK = 2000
+
+# A redeem-by date further out is a typo (or a probe for date overflows), not a plan.
+REDEEM_BY_HORIZON = timedelta(days=36525)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ def issue_keys(
         redeem_by = timezone.make_aware(redeem_by, UTC)
     if redeem_by is not None and redeem_by <= clock.now():
         raise InvalidInput.for_field("redeem_by", "Redeem-by must be in the future")
+    if redeem_by is not None and redeem_by > clock.now() + REDEEM_BY_HORIZON:
+        raise InvalidInput.for_field("redeem_by", "Redeem-by must be within 100 years")
 
     for attempt in range(3):
         try:

@@ -1,9 +1,12 @@
 """The shape of what a partner types. The rules themselves live in the key services."""
 
+from datetime import date
+
 from django import forms
 from django.conf import settings
 
 from fiscobridge.core.clock import parse_deadline
+from fiscobridge.keys.issuance import REDEEM_BY_HORIZON
 from fiscobridge.subscriptions.models import Product, Tier
 
 CONSOLE_BACKEND = "django.core.mail.backends.console.EmailBackend"
@@ -42,6 +45,12 @@ class IssueForm(forms.Form):
         self.can_email = settings.EMAIL_BACKEND != CONSOLE_BACKEND
         if not self.can_email:
             del self.fields["email"]
+
+    def clean_redeem_by(self):
+        day = self.cleaned_data.get("redeem_by")
+        if day is not None and day > date.today() + REDEEM_BY_HORIZON:
+            raise forms.ValidationError("Redeem-by must be within 100 years")
+        return day
 
     def clean(self):
         data = super().clean()

@@ -114,6 +114,8 @@ def parse_pkcs12(data: bytes, password: str, *, max_iterations: int | None = Non
     data = data[:extent]
     if max_iterations is not None and any(count > max_iterations for count in kdf_iterations(data)):
         raise CertificateTooCostly(max_iterations=max_iterations)
+    if "\x00" in (password or ""):  # OpenSSL takes the password as a C string: it cannot be this one
+        raise WrongCertificatePassword()
     try:
         loaded = pkcs12.load_pkcs12(data, (password or "").encode("utf-8"))
     except (ValueError, TypeError, UnsupportedAlgorithm):
@@ -155,7 +157,7 @@ def _first(name: x509.Name, oid) -> str:
         value = attribute.value
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
-        value = " ".join(str(value).split())
+        value = " ".join("".join(ch if ch.isprintable() else " " for ch in str(value)).split())
         if value:
             return value
     return ""

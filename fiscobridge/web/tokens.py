@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from fiscobridge.accounts.models import ApiToken
 from fiscobridge.accounts.services import create_api_token, revoke_api_token
+from fiscobridge.core.errors import InvalidInput
 from fiscobridge.core.ids import is_storable_id
 
 
@@ -19,7 +20,10 @@ def tokens_page(request: HttpRequest, *, template: str) -> HttpResponse:
     created = None
     if request.method == "POST":
         name = request.POST.get("name", "").strip()[:100] or "API token"
-        created = create_api_token(user=request.user, name=name)
+        try:
+            created = create_api_token(user=request.user, name=name)
+        except InvalidInput as error:
+            messages.error(request, error.message)
     return render(request, template, {"active_nav": "tokens", "tokens": _own_tokens(request), "created": created})
 
 

@@ -15,8 +15,8 @@ from fiscobridge.api.schemas import (
     RevokeIn,
 )
 from fiscobridge.core.net import client_ip
-from fiscobridge.keys.codes import KeyFormatError, search_term
-from fiscobridge.keys.errors import InvalidKeyFormat
+from fiscobridge.keys.codes import KeyFormatError, is_full_key, search_term
+from fiscobridge.keys.errors import InvalidKeyFormat, KeyInQuery
 from fiscobridge.keys.issuance import issue_keys
 from fiscobridge.keys.models import KeyDisplayStatus
 from fiscobridge.keys.queries import (
@@ -63,6 +63,8 @@ class ListFilters(Schema):
 def list_keys(request, filters: Query[ListFilters]):
     """Your keys, newest first, by keyset pagination: pass `next_cursor` back as `cursor`."""
     partner = partner_of(request)
+    if filters.q and is_full_key(filters.q):
+        raise KeyInQuery()
     before = decode_cursor(filters.cursor) if filters.cursor else None
     keys, has_more = search_keys(
         partner,

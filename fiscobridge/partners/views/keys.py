@@ -2,13 +2,14 @@
 
 from urllib.parse import urlencode
 
-from django.shortcuts import render
+from django.contrib import messages
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from fiscobridge.core.errors import InvalidInput
 from fiscobridge.core.ids import is_storable_id
-from fiscobridge.keys.codes import search_term
+from fiscobridge.keys.codes import is_full_key, search_term
 from fiscobridge.keys.models import KeyBatch, KeyDisplayStatus
 from fiscobridge.keys.queries import search_keys
 from fiscobridge.subscriptions.models import Product, Tier
@@ -88,9 +89,23 @@ def _batch_choices(partner, selected: int | None) -> list[KeyBatch]:
     return batches
 
 
+def _without_full_key(request):
+    """A whole key in the query string: the same search again by its last group (a redirect),
+    so the key leaves the address bar and every later link. Browsers with JavaScript reduce it
+    before the request (static/js/partner.js); this is for the others."""
+    if not is_full_key(request.GET.get("q", "")):
+        return None
+    messages.info(
+        request, "A full key never goes in an address: searching by its last group. Use Lookup to find one key."
+    )
+    return redirect(f"{request.path}?{query_string(list_filters(request))}")
+
+
 @require_GET
 @partner_page
 def keys(request, partner):
+    if (reduced := _without_full_key(request)) is not None:
+        return reduced
     context = _table_context(request, partner)
     return render(
         request,
@@ -110,6 +125,8 @@ def keys(request, partner):
 @partner_page
 def keys_table(request, partner):
     """The table alone, for htmx: the address bar follows the filters, so reload and back work."""
+    if (reduced := _without_full_key(request)) is not None:
+        return reduced
     context = _table_context(request, partner)
     response = render(request, "partners/keys/_table.html", {**context, "announce": True})
     cursor = request.GET.get("cursor", "")[:64]
