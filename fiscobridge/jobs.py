@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from fiscobridge.api.tasks import prune_idempotent_requests
 from fiscobridge.billing.tasks import resync_stripe_subscriptions
 from fiscobridge.notifications.tasks import queue_and_send_reminders, send_pending_emails
 from fiscobridge.tasks.housekeeping import prune_task_results, recover_lost_tasks
@@ -13,4 +14,5 @@ PERIODIC_JOBS = [
     PeriodicJob("stripe-resync", resync_stripe_subscriptions, timedelta(hours=6)),
     PeriodicJob("prune-task-results", prune_task_results, timedelta(days=1)),
     PeriodicJob("recover-lost-tasks", recover_lost_tasks, timedelta(minutes=5)),
+    PeriodicJob("prune-idempotency-keys", prune_idempotent_requests, timedelta(hours=1)),
 ]

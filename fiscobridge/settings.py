@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "fiscobridge.partners",
     "fiscobridge.portal",
     "fiscobridge.staff",
+    "fiscobridge.api",
 ]
 
 MIDDLEWARE = [
@@ -83,6 +84,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # URL and body size limits from the headers, before any view or CSRF check reads a body.
     "fiscobridge.web.guards.RequestGuardMiddleware",
+    # Retries of the API's writes with an Idempotency-Key get the first answer (SPEC 8).
+    "fiscobridge.api.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -226,6 +229,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 3 * 1024 * 1024  # above the certificate limit, so
 REQUEST_MAX_BODY_BYTES = env.int("REQUEST_MAX_BODY_BYTES", default=3 * 1024 * 1024)
 REQUEST_MAX_ANONYMOUS_BODY_BYTES = env.int("REQUEST_MAX_ANONYMOUS_BODY_BYTES", default=512 * 1024)
 REQUEST_MAX_URL_BYTES = env.int("REQUEST_MAX_URL_BYTES", default=8 * 1024)
+# Idempotency keys (SPEC 8, api/idempotency.py): answers kept this long; a first request that
+# never answered (its process died) frees its key after this many seconds (above gunicorn's timeout).
+IDEMPOTENCY_KEEP_HOURS = env.int("IDEMPOTENCY_KEEP_HOURS", default=24)
+IDEMPOTENCY_STALE_SECONDS = env.int("IDEMPOTENCY_STALE_SECONDS", default=120)
 
 LOGGING = {
     "version": 1,

@@ -4,14 +4,14 @@ from django.http import HttpRequest
 from ninja.security import HttpBearer, SessionAuth
 
 from fiscobridge.accounts.errors import NotACustomer, NotAPartner
-from fiscobridge.accounts.services import authenticate_api_token
 from fiscobridge.keys.limits import Requester
+from fiscobridge.web.bearer import bearer_token
 from fiscobridge.web.requester import requester_from_request
 
 
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str):
-        api_token = authenticate_api_token(token)
+        api_token = bearer_token(request)  # the header ninja read `token` from, looked up once
         if api_token is None:
             return None
         request.user = api_token.user

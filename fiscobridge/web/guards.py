@@ -19,7 +19,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
-from fiscobridge.accounts.services import authenticate_api_token
+from fiscobridge.web.bearer import bearer_token
 
 API_PREFIX = "/api/v1/"
 RETRY_AFTER_SECONDS = 5
@@ -89,9 +89,7 @@ def _content_length(request: HttpRequest) -> int | None:
 
 def _identified(request: HttpRequest) -> bool:
     """Signed in (session) or holding a valid API token: only they may send large bodies."""
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    scheme, _, credential = header.partition(" ")
-    if scheme.lower() == "bearer" and credential.strip():
-        return authenticate_api_token(credential.strip()) is not None
+    if request.META.get("HTTP_AUTHORIZATION", "").lower().startswith("bearer "):
+        return bearer_token(request) is not None
     user = getattr(request, "user", None)
     return bool(user is not None and user.is_authenticated)
