@@ -216,3 +216,45 @@ def test_a_200_mib_body_is_refused_before_it_is_sent(db):
         assert malformed.startswith("HTTP/1.1 400") and "application/json" in malformed, malformed[:300]
         foreign_host = _raw_request(server.url, "GET /api/v1/subscriptions HTTP/1.1\r\nHost: evil.example\r\n\r\n")
         assert foreign_host.startswith("HTTP/1.1 400") and '"code": "bad_request"' in foreign_host, foreign_host[:300]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_that_outlives_the_worker_timeout_is_answered_with_the_error_body(customer, issue, costly_pfx):
+    """gunicorn's timeout above the slowest legitimate request is the last resort; when it does
+    strike, the request in hand is answered 503 with the JSON body, not a closed connection."""
+    grant(customer, issue, seats=1)
+    env = {
+        "GUNICORN_TIMEOUT": "3",
+        "CERTIFICATE_MAX_KDF_ITERATIONS": str(10 * HUNDRED_MILLION),
+        "CERTIFICATE_PARSE_SECONDS": "30",  # the bound is out of the way: the worker timeout strikes
+    }
+    before = _parsing_children()
+    with AppServer(workers=1, env=env) as server:
+        answers: list = []
+        _upload(server.url, customer.token, costly_pfx, answers)
+        response = httpx.get(f"{server.url}/healthz", timeout=30)  # a new worker took over
+        log = server.log_text()
+    assert answers == [(503, "service_unavailable")]
+    assert response.status_code == 200
+    assert "WORKER TIMEOUT" in log
+    # The killed worker's parsing child died with it (no orphan left burning its 30 s of CPU).
+    time.sleep(0.5)
+    assert _parsing_children() <= before
+
+
+def _parsing_children() -> set[int]:
+    """Processes whose parent is init (orphans) and that run our test's Python: orphaned children."""
+    orphans = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except OSError:
+            continue
+        if fields[1] == "1" and b"gunicorn" in command and fields[0] != "Z":
+            orphans.add(int(entry))
+    return orphans

@@ -68,6 +68,16 @@ def test_after_a_lock_expires_the_session_counts_afresh(customer):
         assert_locked(attempt(customer.client, generate_code("pos")), 15 * 60)
 
 
+def test_a_tokens_failures_older_than_the_window_never_count(customer):
+    # Issue 10.6: four failures a month ago and one today are one failure in the window.
+    with time_machine.travel(START, tick=False) as clock:
+        fail(customer.client, 4)
+        clock.shift(timedelta(days=30))
+        fail(customer.client, 4)  # 1 to 4 of this window
+        fail(customer.client, 1)  # the 5th within the hour
+        assert_locked(attempt(customer.client, generate_code("pos")), 15 * 60)
+
+
 def test_other_sessions_of_the_account_are_not_locked_by_one_session(customer):
     with time_machine.travel(START, tick=False):
         fail(customer.client, 5)

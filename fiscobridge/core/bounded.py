@@ -10,6 +10,7 @@ limit. The child does nothing but the call: no database, no logging, and it leav
 Only for pure functions of their arguments whose result and exceptions can be pickled.
 """
 
+import ctypes
 import os
 import pickle
 import resource
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class TimeLimitExceeded(Exception):
@@ -34,9 +36,11 @@ def call_with_time_limit(function: Callable[..., T], *args, cpu_seconds: int, wa
     Raises TimeLimitExceeded when either runs out.
     """
     read_end, write_end = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child
         os.close(read_end)
+        _die_with(parent)
         _run_child(function, args, cpu_seconds, write_end)
     os.close(write_end)
     try:
@@ -50,6 +54,18 @@ def call_with_time_limit(function: Callable[..., T], *args, cpu_seconds: int, wa
     if outcome == "raised":
         raise value
     return value
+
+
+def _die_with(parent: int) -> None:
+    """Linux: the child is killed when its parent dies (a web worker killed by its timeout leaves
+    no orphan burning CPU until its own limit)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return  # elsewhere the CPU limit still ends it
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _run_child(function, args, cpu_seconds: int, write_end: int) -> None:
