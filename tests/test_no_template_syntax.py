@@ -379,6 +379,7 @@ def _crawl(seen: Crawl, *, customer, outsider, reseller, other_reseller, staff, 
     post("reset, passwords differ", visitor, set_password, {"new_password1": new_password, "new_password2": "other"})
     post("reset", visitor, set_password, {"new_password1": new_password, "new_password2": new_password}, follow=True)
     get("reset link, used", visitor, reset)
+    get("admin index (our base_site.html)", admin, "/admin/")
     # Two-factor sign-in: the code step (the staff persona has an authenticator), and a set-up.
     two_steps = Client()
     post(

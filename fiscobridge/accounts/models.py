@@ -28,7 +28,9 @@ class Partner(models.Model):
     # On for every new partner; partners that existed before it were given the same (migration
     # 0002, docs/two-factor.md).
     require_two_factor = models.BooleanField(
-        default=True, help_text="Users must sign in with a code from an authenticator app as well as the password."
+        "two-factor sign-in required",
+        default=True,
+        help_text="Users must sign in with a code from an authenticator app as well as the password.",
     )
 
     def __str__(self) -> str:

@@ -33,6 +33,7 @@ RECOVERY_NAME = "Recovery codes"
 # A recovery code is 10 characters of the base32 alphabet (50 bits); shown as two groups of five.
 _RECOVERY_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 _RECOVERY_LENGTH = 10
+SETUP_CODE_INVALID = "That code is not right. Enter the 6-digit code your authenticator app shows now."
 _TOTP_SHAPE = re.compile(r"^\d{6}$")
 
 
@@ -172,7 +173,10 @@ def confirm_authenticator(*, user: User, token: str, ip: str | None = None) -> R
     device = pending_authenticator(user)
     if device is None:
         raise NoAuthenticatorToConfirm()
-    _check_code(user=user, token=token, ip=ip, totp=device)
+    try:
+        _check_code(user=user, token=token, ip=ip, totp=device)
+    except TwoFactorCodeInvalid:
+        raise TwoFactorCodeInvalid(SETUP_CODE_INVALID) from None  # no recovery codes exist yet
     with transaction.atomic():
         replaced = TOTPDevice.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).delete()[0] > 0
         TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)

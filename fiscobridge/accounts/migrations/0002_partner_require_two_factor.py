@@ -16,6 +16,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='partner',
             name='require_two_factor',
-            field=models.BooleanField(default=True, help_text='Users must sign in with a code from an authenticator app as well as the password.'),
+            field=models.BooleanField("two-factor sign-in required", default=True, help_text='Users must sign in with a code from an authenticator app as well as the password.'),
         ),
     ]
