@@ -11,7 +11,7 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from fiscobridge.accounts.two_factor import confirmed_authenticator
-from tests.factories import PASSWORD, browser_for, totp_code
+from tests.factories import PASSWORD, browser_for, key_of, log_in, redeem, totp_code
 
 ROOT = Path(__file__).resolve().parent.parent
 # Inline script (no src), style attributes and elements, event-handler attributes, javascript: URLs.
@@ -122,3 +122,47 @@ def test_the_admin_works_under_the_policy(page, live_server, staff, reseller, cu
     page.locator("#action-toggle").check()
     expect(page.locator(".action-counter")).to_contain_text("selected")
     page.locator("#toggle-theme, .theme-toggle").first.click()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_every_page_of_both_portals_loads_under_the_policy(page, live_server, customer, reseller, issue):
+    """Each page is opened and left to run its scripts; the `context` fixture fails the test on
+    any refusal. (The other browser tests drive these pages' dialogs and forms under it too.)"""
+    code = issue(seats=1)[0]
+    redeem(customer, code)
+    key_id = key_of(code).pk
+    anonymous_pages = ["/", "/login/", "/password_reset/", "/password_reset/done/", "/reset/done/", "/no-such-page/"]
+    for path in anonymous_pages:
+        page.goto(f"{live_server.url}{path}")
+        page.wait_for_load_state("networkidle")
+    log_in(page, live_server, customer)
+    for path in [
+        "/api/v1/docs",
+        "/pos/",
+        "/pos/?upgrade=1",
+        "/pos/buy/",
+        "/integrations/",
+        "/integrations/?upgrade=1",
+        "/billing/subscriptions/",
+        "/activity/",
+        "/tokens/",
+        "/account/two-factor/",
+    ]:
+        response = page.goto(f"{live_server.url}{path}")
+        assert response.status == 200, path
+        page.wait_for_load_state("networkidle")
+    page.get_by_role("button", name="Log out").click()
+    log_in(page, live_server, reseller)
+    for path in [
+        "/partner/",
+        "/partner/issue/",
+        "/partner/keys/",
+        f"/partner/keys/{key_id}/",
+        "/partner/lookup/",
+        "/partner/tokens/",
+        "/account/two-factor/",
+    ]:
+        response = page.goto(f"{live_server.url}{path}")
+        assert response.status == 200, path
+        page.wait_for_load_state("networkidle")
