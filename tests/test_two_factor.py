@@ -251,6 +251,26 @@ def test_a_pending_sign_in_expires(customer, settings):
     assert "_auth_user_id" not in client.session
 
 
+def test_odd_input_at_every_code_field_is_a_form_error(customer):
+    enrol_authenticator(customer.user)
+    client = Client()
+    sign_in(client, customer.user)
+    odd = ["12\x0034", "abcde\x00fghij", "\x00", "‐" * 40, "١٢٣٤٥٦", "' OR 1=1 --", "x" * 5000]
+    for code in odd:
+        with time_machine.travel(clock.now().timestamp() + 70, tick=False):  # past any wait
+            response = client.post(VERIFY, {"code": code})
+        assert response.status_code in (200, 302), code
+        if response.status_code == 302:  # the pending sign-in ended after too many wrong codes
+            assert response["Location"] == "/login/"
+            sign_in(client, customer.user)
+    signed_in = logged_in(Client(), customer.user)
+    verify_session(signed_in, customer.user)
+    for action in ("regenerate", "disable", "confirm"):
+        for code in odd[:3]:
+            assert signed_in.post(SETUP, {"action": action, "code": code}).status_code in (409, 422, 429)
+    assert two_factor.has_two_factor(customer.user)
+
+
 def test_the_code_page_without_a_password_goes_back_to_login(anonymous):
     assert anonymous.get(VERIFY)["Location"] == "/login/"
     assert anonymous.post(VERIFY, {"code": "123456"})["Location"] == "/login/"

@@ -119,7 +119,9 @@ def _digits(token: str) -> str:
 
 
 def _recovery_form(token: str) -> str:
-    return re.sub(r"[\s\-]", "", token or "").lower()[:16]
+    # Only the code's own alphabet survives: spaces and the dash as typed, and anything a query
+    # cannot hold (a NUL byte on PostgreSQL) never reach the database.
+    return re.sub(r"[^a-z2-7]", "", (token or "").lower())[:16]
 
 
 def _throttled(device: Device) -> TwoFactorThrottled | None:

@@ -128,7 +128,6 @@ def _page(request: HttpRequest, *, error: DomainError | None = None, codes=None,
         "layout": _layout(user),
         "enabled": two_factor.has_two_factor(user),
         "required": two_factor.two_factor_required(user),
-        "verified": user.is_verified(),
         "pending": pending,
         "qr_svg": mark_safe(_qr_svg(pending.config_url)) if pending else "",  # drawn by qrcode from our URL
         "secret": two_factor.secret_for_display(pending) if pending else "",
