@@ -74,6 +74,7 @@ def _cmd_create_partner(args) -> int:
 
     user = create_partner(name=args.name, email=args.email, password=args.password)
     print(f"Created partner {user.partner.name!r} (id {user.partner.pk}) with user {user.email}")
+    print("Its users set up two-factor sign-in (an authenticator app) at their first sign-in.")
     return 0
 
 
