@@ -58,6 +58,10 @@ def _cmd_demo(args) -> int:
     print("Logins (e-mail / password):")
     for role, email, password in report.logins:
         print(f"  {role:<9} {email:<34} {password}")
+    print(
+        "\nTwo-factor sign-in: staff set up an authenticator app at their first sign-in (required);\n"
+        "the demo partner and customer may turn it on under Account → Two-factor sign-in."
+    )
     print("\nFresh activation keys (shown once; issued by the demo partner):")
     for code, package in report.fresh_keys:
         print(f"  {code}   {package}")
@@ -70,6 +74,7 @@ def _cmd_create_partner(args) -> int:
 
     user = create_partner(name=args.name, email=args.email, password=args.password)
     print(f"Created partner {user.partner.name!r} (id {user.partner.pk}) with user {user.email}")
+    print("Its users set up two-factor sign-in (an authenticator app) at their first sign-in.")
     return 0
 
 

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from fiscobridge.accounts.models import User
 from fiscobridge.accounts.services import create_account, create_api_token, create_partner, create_staff_user
+from fiscobridge.accounts.two_factor import set_partner_two_factor_requirement
 from fiscobridge.keys.issuance import issue_keys
 from fiscobridge.keys.limits import Requester
 from fiscobridge.keys.redemption import activate_key
@@ -58,6 +59,11 @@ def load_demo() -> DemoReport:
     reseller = _login(PARTNER_EMAIL, passwords["partner"], partial(create_partner, name="Demo Reseller"))
     owner = _login(CUSTOMER_EMAIL, passwords["customer"], partial(create_account, name="Demo Shop"))
     partner, account = reseller.partner, owner.account
+    staff = User.objects.get(email=STAFF_EMAIL)
+    if partner.require_two_factor:
+        # New partners require two-factor sign-in; the demo one does not, so that the printed
+        # password is all a newcomer needs (docs/two-factor.md). Staff always need it.
+        set_partner_two_factor_requirement(partner=partner, required=False, actor=staff)
 
     if not account.subscriptions.exists():
         # The customer starts with a redeemed key, through the same services as everybody.

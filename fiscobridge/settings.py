@@ -57,6 +57,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",
     "axes",
+    "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_tasks",
     "django_tasks_db",
     "fiscobridge.tasks",
@@ -77,6 +81,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "fiscobridge.api.middleware.ApiErrorBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -84,6 +89,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # URL and body size limits from the headers, before any view or CSRF check reads a body.
     "fiscobridge.web.guards.RequestGuardMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "fiscobridge.web.two_factor_middleware.TwoFactorMiddleware",
     # Retries of the API's writes with an Idempotency-Key get the first answer (SPEC 8).
     "fiscobridge.api.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -177,6 +184,32 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Content-Security-Policy (django-csp; docs/decisions.md). Only our own origin: no inline
+# script or style, no eval. `form-action` is left out on purpose: Chrome applies it to the
+# redirect after a form post, and Purchase Seats posts to us and is sent on to Stripe Checkout.
+# The API docs page adds `img-src data:` for Swagger UI's icons (fiscobridge/api/api.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+_csp_report_uri = env.str("CSP_REPORT_URI", default="")
+if _csp_report_uri:
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [_csp_report_uri]
+
+# --- Two-factor sign-in (django-otp; docs/two-factor.md). Required for staff always, for a
+# partner's users when the partner says so; customers may turn it on.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="FiscoBridge")
+# Wrong codes in a row before a half-finished sign-in is dropped and the password is asked again
+# (django-otp also doubles a device's waiting time after each wrong code).
+TWO_FACTOR_MAX_ATTEMPTS = env.int("TWO_FACTOR_MAX_ATTEMPTS", default=5)
+# How long the second step waits for its code after a correct password.
+TWO_FACTOR_PENDING_SECONDS = env.int("TWO_FACTOR_PENDING_SECONDS", default=300)
+TWO_FACTOR_RECOVERY_CODES = 10
 
 # --- django-axes: portal login lockout (activation-key attempts have their own limits below)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)

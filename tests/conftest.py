@@ -9,10 +9,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import override_settings
 
+from fiscobridge.accounts.models import Partner
 from fiscobridge.accounts.services import create_account, create_api_token, create_partner, create_staff_user
 from fiscobridge.keys.issuance import issue_keys
 from fiscobridge.keys.models import ActivationKey
-from tests.factories import PASSWORD, token_client
+from tests.factories import PASSWORD, enrol_authenticator, token_client
 from tests.stripe_fake import PRICES, SECRET_KEY, WEBHOOK_SECRET, FakeStripe
 
 
@@ -78,19 +79,33 @@ def outsider(db):
     return _persona(create_account(name="Shop Two", email="owner@shop-two.example", password=PASSWORD))
 
 
+def _partner_persona(name: str, email: str) -> Persona:
+    # New partners require two-factor sign-in. The reseller personas do not, so that the tests of
+    # everything else sign in with a password alone; tests/test_two_factor.py covers partners
+    # that do (and the staff persona below always does).
+    user = create_partner(name=name, email=email, password=PASSWORD)
+    Partner.objects.filter(pk=user.partner_id).update(require_two_factor=False)
+    user.partner.refresh_from_db()
+    return _persona(user)
+
+
 @pytest.fixture
 def reseller(db):
-    return _persona(create_partner(name="Reseller One", email="sales@reseller-one.example", password=PASSWORD))
+    return _partner_persona("Reseller One", "sales@reseller-one.example")
 
 
 @pytest.fixture
 def other_reseller(db):
-    return _persona(create_partner(name="Reseller Two", email="sales@reseller-two.example", password=PASSWORD))
+    return _partner_persona("Reseller Two", "sales@reseller-two.example")
 
 
 @pytest.fixture
 def staff(db):
-    return _persona(create_staff_user(email="staff@fiscobridge.example", password=PASSWORD))
+    # Staff must sign in with a second factor: the persona has an authenticator, and its browser
+    # sessions (tests.factories.browser_for) have passed the code step.
+    user = create_staff_user(email="staff@fiscobridge.example", password=PASSWORD)
+    enrol_authenticator(user)
+    return _persona(user)
 
 
 @pytest.fixture
@@ -182,3 +197,45 @@ def browser_type_launch_args(browser_type_launch_args):
             "--no-first-run",
         ],
     }
+
+
+# --- Content-Security-Policy: every browser test fails on a violation -------------------------
+
+# Runs in every page before its own scripts; reports each violation to the test (and survives
+# navigation, unlike a list kept in the page).
+_CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__reportCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} on ${e.documentURI}`);
+});
+"""
+
+
+@pytest.fixture
+def csp_violations() -> list[str]:
+    """What the browser refused under the Content-Security-Policy during the test."""
+    return []
+
+
+@pytest.fixture
+def context(context, csp_violations, live_server):
+    """pytest-playwright's browser context, watched for CSP violations: the test fails at its end
+    if the browser refused anything (a `securitypolicyviolation` event or Chromium's console
+    message), or if a page of ours came without the header. A test that provokes a violation on
+    purpose empties `csp_violations` itself."""
+    context.expose_binding("__reportCspViolation", lambda source, text: csp_violations.append(text))
+    context.add_init_script(script=_CSP_LISTENER)
+
+    def on_console(message) -> None:
+        if "Content Security Policy" in message.text:
+            csp_violations.append(f"console: {message.text}")
+
+    def on_response(response) -> None:
+        ours = response.request.resource_type == "document" and response.url.startswith(live_server.url)
+        if ours and "content-security-policy" not in response.headers:
+            csp_violations.append(f"no Content-Security-Policy header on {response.url}")
+
+    context.on("console", on_console)
+    context.on("response", on_response)
+    yield context
+    if csp_violations:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(dict.fromkeys(csp_violations)))

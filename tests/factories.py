@@ -46,10 +46,46 @@ def bearer_client(user) -> Client:
 
 
 def browser_for(persona) -> Client:
-    """A browser session of the persona (logged in, as after the login page)."""
+    """A browser session of the persona (logged in, as after the login page, including its code
+    step when the user has an authenticator)."""
     client = Client()
     client.force_login(persona.user)
+    verify_session(client, persona.user)
     return client
+
+
+# --- two-factor sign-in -----------------------------------------------------------------------
+
+
+def totp_code(device, *, steps_ahead: int = 0) -> str:
+    """The code an authenticator app shows for `device` now (or `steps_ahead` 30-second steps
+    later: a code is accepted once, and one step either side of now is accepted)."""
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift + steps_ahead)
+    return f"{totp.token():0{device.digits}d}"
+
+
+def enrol_authenticator(user):
+    """Turns two-factor sign-in on for `user` through the services; returns (device, recovery codes)."""
+    from fiscobridge.accounts import two_factor
+
+    pending = two_factor.start_authenticator_setup(user=user)
+    codes = two_factor.confirm_authenticator(user=user, token=totp_code(pending))
+    return two_factor.confirmed_authenticator(user), codes.codes
+
+
+def verify_session(client: Client, user) -> None:
+    """Marks a logged-in test session as having passed the code step (what django_otp.login does)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from fiscobridge.accounts.two_factor import confirmed_authenticator
+
+    device = confirmed_authenticator(user)
+    if device is not None:
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
 
 
 def _client_of(persona_or_client) -> Client:

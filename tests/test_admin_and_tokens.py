@@ -7,9 +7,10 @@ from django.test import Client
 
 from fiscobridge.accounts.models import ApiToken
 from fiscobridge.accounts.services import authenticate_api_token, create_api_token, revoke_api_token
+from fiscobridge.accounts.two_factor import confirmed_authenticator
 from fiscobridge.audit.models import Event
 from fiscobridge.keys.models import ActivationKey
-from tests.factories import PASSWORD, browser_for, post_json
+from tests.factories import PASSWORD, browser_for, post_json, totp_code
 
 
 def test_admin_void_action_goes_through_the_service(staff, customer, issue):
@@ -82,7 +83,13 @@ def test_logins_are_audited(customer, staff):
     # Through the login form (django-axes needs the request), as a person would.
     wrong = Client().post("/admin/login/", {"username": customer.user.email, "password": "wrong password"})
     assert wrong.status_code == 200  # the form again, with its error
-    ok = Client().post("/admin/login/", {"username": staff.user.email, "password": PASSWORD})
+    # Staff sign in with two steps: the password, then a code from their authenticator.
+    staff_browser = Client()
+    password_step = staff_browser.post("/admin/login/", {"username": staff.user.email, "password": PASSWORD})
+    assert password_step.status_code == 302 and password_step["Location"] == "/login/verify/"
+    assert not Event.objects.filter(action="login.succeeded", actor=staff.user).exists()
+    device = confirmed_authenticator(staff.user)
+    ok = staff_browser.post("/login/verify/", {"code": totp_code(device, steps_ahead=1)})
     assert ok.status_code == 302
     assert Event.objects.filter(action="login.succeeded", actor=staff.user).exists()
     failed = Event.objects.get(action="login.failed")

@@ -29,7 +29,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from fiscobridge.keys.issuance import issue_keys
-from tests.factories import PFX_PASSWORD, browser_for, new_pfx, run_tasks
+from tests.factories import PASSWORD, PFX_PASSWORD, browser_for, new_pfx, run_tasks
 from tests.stripe_fake import post_event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -380,6 +380,18 @@ def _crawl(seen: Crawl, *, customer, outsider, reseller, other_reseller, staff, 
     post("reset, passwords differ", visitor, set_password, {"new_password1": new_password, "new_password2": "other"})
     post("reset", visitor, set_password, {"new_password1": new_password, "new_password2": new_password}, follow=True)
     get("reset link, used", visitor, reset)
+    get("admin index (our base_site.html)", admin, "/admin/")
+    # Two-factor sign-in: the code step (the staff persona has an authenticator), and a set-up.
+    two_steps = Client()
+    post(
+        "login, a user with an authenticator",
+        two_steps,
+        "/login/",
+        {"username": staff.user.email, "password": PASSWORD},
+    )
+    post("login, wrong code", two_steps, "/login/verify/", {"code": "000000"})
+    post("two-factor set-up: start", shop, "/account/two-factor/", {"action": "start"}, follow=True)
+    post("two-factor set-up: wrong code", shop, "/account/two-factor/", {"action": "confirm", "code": "000000"})
     intruder = Client()
     for attempt in range(settings.AXES_FAILURE_LIMIT + 1):
         post(f"login failure {attempt + 1}", intruder, "/login/", {"username": "nobody@example.com", "password": "x"})

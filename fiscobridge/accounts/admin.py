@@ -9,10 +9,19 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from fiscobridge.accounts.models import ApiToken, User
+from fiscobridge.accounts.two_factor import reset_two_factor
 from fiscobridge.audit.services import record_event
 from fiscobridge.core.net import client_ip
+
+# django-otp's own admin pages would show every user's authenticator secret and recovery codes
+# to staff; staff reset a user's second factor with the action on users instead.
+for _device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_device_model):
+        admin.site.unregister(_device_model)
 
 # --- users -----------------------------------------------------------------------------------
 
@@ -103,6 +112,13 @@ class UserAdmin(BaseUserAdmin):
     ]
     readonly_fields = ["last_login", "date_joined"]
     filter_horizontal = []
+    actions = ["reset_two_factor_action"]
+
+    @admin.action(description="Reset two-factor sign-in of the selected users (lost phone)")
+    def reset_two_factor_action(self, request, queryset):
+        for user in queryset:
+            reset_two_factor(user=user, actor=request.user)
+        self.message_user(request, f"Two-factor sign-in reset for {queryset.count()} user(s).")
 
     def has_delete_permission(self, request, obj=None):
         return False  # deactivate instead: events, keys and certificates keep pointing at users

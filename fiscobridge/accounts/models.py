@@ -24,6 +24,14 @@ class Partner(models.Model):
 
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=clock.now)
+    # Its users mint value (keys), so a code from an authenticator is asked after the password.
+    # On for every new partner; partners that existed before it were given the same (migration
+    # 0002, docs/two-factor.md).
+    require_two_factor = models.BooleanField(
+        "two-factor sign-in required",
+        default=True,
+        help_text="Users must sign in with a code from an authenticator app as well as the password.",
+    )
 
     def __str__(self) -> str:
         return self.name

@@ -27,11 +27,19 @@ ACTION_LABELS = {
     "key.validation_failed": "Key validation failed",
     "key.voided": "Key voided by FiscoBridge",
     "login.succeeded": "Signed in",
+    "partner.two_factor_not_required": "Two-factor sign-in no longer required",
+    "partner.two_factor_required": "Two-factor sign-in required",
     "redeem.locked_out": "Key attempts locked",
     "stripe.event_handled": "Stripe event applied",
     "subscription.changed": "Subscription changed",
     "subscription.created": "Subscription created",
     "subscription.ended": "Subscription ended",
+    "two_factor.code_rejected": "Wrong two-factor code",
+    "two_factor.disabled": "Two-factor sign-in turned off",
+    "two_factor.enabled": "Two-factor sign-in turned on",
+    "two_factor.recovery_code_used": "Recovery code used to sign in",
+    "two_factor.recovery_codes_regenerated": "New recovery codes made",
+    "two_factor.reset": "Two-factor sign-in reset by FiscoBridge",
 }
 
 

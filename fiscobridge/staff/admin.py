@@ -15,6 +15,7 @@ from django.utils.html import format_html_join
 
 from fiscobridge.accounts.models import Account, Partner, User
 from fiscobridge.accounts.services import create_account, create_partner
+from fiscobridge.accounts.two_factor import set_partner_two_factor_requirement
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.admin import ReadOnlyInline, changelist_link, count_of
@@ -140,10 +141,26 @@ class UserInline(ReadOnlyInline):
 @admin.register(Partner)
 class PartnerAdmin(TenantAdmin):
     add_form = PartnerAddForm
-    list_display = ["id", "name", "users_count", "batches_count", "keys_count", "created_at"]
-    fields = ["name", "created_at", "key_summary", "batches"]
+    list_display = ["id", "name", "users_count", "batches_count", "keys_count", "require_two_factor", "created_at"]
+    list_filter = ["require_two_factor"]
+    fields = ["name", "created_at", "require_two_factor", "key_summary", "batches"]
     readonly_fields = ["key_summary", "batches"]
     inlines = [UserInline]
+    actions = ["require_two_factor_action", "stop_requiring_two_factor_action"]
+
+    def _set_two_factor(self, request, queryset, required: bool) -> None:
+        for partner in queryset:
+            set_partner_two_factor_requirement(partner=partner, required=required, actor=request.user)
+        verb = "now require" if required else "no longer require"
+        self.message_user(request, f"{queryset.count()} partner(s) {verb} two-factor sign-in.")
+
+    @admin.action(description="Require two-factor sign-in for the selected partners' users")
+    def require_two_factor_action(self, request, queryset):
+        self._set_two_factor(request, queryset, True)
+
+    @admin.action(description="Stop requiring two-factor sign-in for the selected partners' users")
+    def stop_requiring_two_factor_action(self, request, queryset):
+        self._set_two_factor(request, queryset, False)
 
     def get_queryset(self, request):
         return (
