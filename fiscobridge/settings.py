@@ -323,6 +323,8 @@ TASKS = {
 # How often a worker looks for due periodic jobs (seconds), and how long finished task results
 # are kept (days); failed ones are kept for staff three times as long.
 TASKS_SCHEDULE_TICK_SECONDS = env.int("TASKS_SCHEDULE_TICK_SECONDS", default=30)
+# `/readyz` fails when the newest worker heartbeat (one per schedule tick) is older than this.
+READY_WORKER_MAX_AGE_SECONDS = env.int("READY_WORKER_MAX_AGE_SECONDS", default=120)
 TASKS_KEEP_RESULTS_DAYS = env.int("TASKS_KEEP_RESULTS_DAYS", default=7)
 # A task still running after this long lost its worker: it is marked failed and enqueued again.
 TASKS_LOST_AFTER_SECONDS = env.int("TASKS_LOST_AFTER_SECONDS", default=3600)

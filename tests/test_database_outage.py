@@ -75,6 +75,8 @@ def test_the_service_answers_503_while_postgresql_is_away_and_recovers(tmp_path)
             time.sleep(1.5)
             page = browser.get("/pos/")
             api = httpx.get(f"{server.url}/api/v1/subscriptions", headers={"Authorization": f"Bearer {token}"})
+            ready = httpx.get(f"{server.url}/readyz")
+            live = httpx.get(f"{server.url}/healthz")
             postgres.start()
             back_at = time.monotonic()
             time.sleep(RECOVERY_SECONDS + 1)
@@ -86,6 +88,8 @@ def test_the_service_answers_503_while_postgresql_is_away_and_recovers(tmp_path)
     assert page.headers["Retry-After"]
     assert api.status_code == 503 and api.json()["error"]["code"] == "service_unavailable"
     assert api.headers["Retry-After"]
+    assert ready.status_code == 503 and ready.json()["failing"] == ["database"]
+    assert live.status_code == 200  # liveness does not depend on the database
 
     during = [a for a in load.answers if a[0] < back_at]
     after = [a for a in load.answers if a[0] >= back_at]

@@ -11,6 +11,7 @@ from fiscobridge.portal import (
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("pos/", pos_views.pos_manager, name="pos_manager"),
     path("pos/seats/", pos_views.seat_header, name="pos_seat_header"),
     path("pos/certificates/", pos_views.certificates_table, name="pos_certificates"),

@@ -2,19 +2,25 @@
 
 import sys
 
+from django.conf import settings
 from django.core.paginator import Paginator
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from fiscobridge.audit.actions import action_label
 from fiscobridge.audit.models import Event
 from fiscobridge.billing.config import purchase_options, stripe_enabled
 from fiscobridge.billing.queries import has_stripe_customer
+from fiscobridge.core import clock
 from fiscobridge.seats import int_seats, pos_seats
 from fiscobridge.subscriptions.models import Product, Source, Status, Subscription, Tier
+from fiscobridge.tasks.models import WorkerHeartbeat
 from fiscobridge.web.access import customer_page
-from fiscobridge.web.guards import database_unavailable, is_database_unavailable
+from fiscobridge.web.guards import DATABASE_ERRORS, database_unavailable, is_database_unavailable
 from fiscobridge.web.tokens import token_views
 
 
@@ -32,6 +38,55 @@ def home(request: HttpRequest) -> HttpResponse:
 def healthz(request: HttpRequest) -> JsonResponse:
     """The framework floor for benchmarks and a liveness probe: no database, no session."""
     return JsonResponse({"ok": True})
+
+
+_migrations_applied = False  # once true in a process it stays true: new migrations come with new code
+
+
+def _check_database() -> str | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return None
+
+
+def _check_migrations() -> str | None:
+    global _migrations_applied
+    if not _migrations_applied:
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        if pending:
+            return f"{len(pending)} unapplied migration(s): run `fiscobridge manage migrate`"
+        _migrations_applied = True
+    return None
+
+
+def _check_worker() -> str | None:
+    newest = WorkerHeartbeat.objects.order_by("-last_seen_at").values_list("last_seen_at", flat=True).first()
+    limit = settings.READY_WORKER_MAX_AGE_SECONDS
+    if newest is None:
+        return "no task worker has ever reported: start `fiscobridge worker`"
+    age = (clock.now() - newest).total_seconds()
+    if age > limit:
+        return f"the newest task worker heartbeat is {age:.0f} s old (limit {limit} s)"
+    return None
+
+
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database answers, every migration is applied, a task worker is alive.
+    503 names the failing part (docs/operations.md)."""
+    checks = {}
+    for name, check in (("database", _check_database), ("migrations", _check_migrations), ("worker", _check_worker)):
+        try:
+            checks[name] = check() or "ok"
+        except DATABASE_ERRORS as error:
+            checks[name] = f"database unavailable: {type(error).__name__}"
+            if name == "database":
+                checks.update(migrations="not checked", worker="not checked")
+                break
+    failing = [name for name, state in checks.items() if state not in ("ok", "not checked")]
+    status = 503 if failing else 200
+    return JsonResponse({"ok": not failing, "failing": failing, "checks": checks}, status=status)
 
 
 def _current_and_past(subscriptions):

@@ -16,3 +16,15 @@ class PeriodicRun(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class WorkerHeartbeat(models.Model):
+    """Each running worker process says it is alive once per schedule tick (`/readyz` reads the
+    newest). Rows of workers gone for a day are deleted by the next heartbeat of any worker."""
+
+    worker = models.CharField(max_length=100, unique=True)  # host:pid
+    started_at = models.DateTimeField(default=clock.now)
+    last_seen_at = models.DateTimeField(default=clock.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.worker} at {self.last_seen_at:%Y-%m-%d %H:%M:%S}"

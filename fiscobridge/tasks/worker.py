@@ -6,7 +6,9 @@ number of workers (docs/tasks.md).
 
 import logging
 import os
+import socket
 import threading
+from datetime import timedelta
 
 from django.core.management import call_command
 from django.db import close_old_connections, connection
@@ -14,15 +16,31 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction
 
+from fiscobridge.core import clock
+from fiscobridge.tasks.models import WorkerHeartbeat
 from fiscobridge.tasks.schedule import PeriodicJob, enqueue_due
 
 logger = logging.getLogger("fiscobridge.tasks")
+
+
+WORKER_NAME = f"{socket.gethostname()[:80]}:{os.getpid()}"
+FORGET_AFTER = timedelta(days=1)
+
+
+def heartbeat(name: str = WORKER_NAME) -> None:
+    """This worker is alive (read by `/readyz`); workers silent for a day are forgotten."""
+    moment = clock.now()
+    updated = WorkerHeartbeat.objects.filter(worker=name).update(last_seen_at=moment)
+    if not updated:
+        WorkerHeartbeat.objects.get_or_create(worker=name, defaults={"started_at": moment, "last_seen_at": moment})
+    WorkerHeartbeat.objects.filter(last_seen_at__lt=moment - FORGET_AFTER).delete()
 
 
 def _schedule_forever(jobs: list[PeriodicJob], tick_seconds: float, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             close_old_connections()
+            heartbeat()
             enqueue_due(jobs)
         except Exception:  # the database is away, say: try again at the next tick
             logger.exception("periodic jobs could not be enqueued; trying again in %s s", tick_seconds)
@@ -37,6 +55,7 @@ def run_worker(*, jobs: list[PeriodicJob], interval: float, tick_seconds: float,
         for name in ("django_tasks", "django_tasks_db"):
             logging.getLogger(name).setLevel(logging.WARNING)
     if batch:
+        heartbeat()
         enqueue_due(jobs)
         run_ready_tasks()
         return
