@@ -23,6 +23,7 @@ class CommandError(Exception):
 def _cmd_serve(args) -> int:
     from django.core.management import call_command
 
+    call_command("check")  # production guard rails (core/checks.py): one clear line each, then exit
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     workers = str(args.workers or int(os.environ.get("WEB_CONCURRENCY", "0") or 0) or (os.cpu_count() or 1) * 2 + 1)

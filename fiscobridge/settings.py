@@ -5,6 +5,7 @@ secrets once in the data directory; FISCOBRIDGE_ENV=production refuses to start 
 them in the environment and turns on the secure-cookie and HTTPS defaults.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +17,12 @@ BASE_DIR = Path(__file__).resolve().parent
 env = environ.Env()
 
 ENVIRONMENT = env.str("FISCOBRIDGE_ENV", default="development")
+# Settings whose defaults are development values: production must set them (core/checks.py).
+EXPLICIT_SETTINGS = {
+    name
+    for name in ("PUBLIC_BASE_URL", "DEFAULT_FROM_EMAIL", "FISCOBRIDGE_TRUSTED_PROXY_COUNT", "ALLOWED_HOSTS")
+    if os.environ.get(name, "").strip()
+}
 if ENVIRONMENT not in {"development", "production"}:
     raise environ.ImproperlyConfigured("FISCOBRIDGE_ENV must be 'development' or 'production'")
 PRODUCTION = ENVIRONMENT == "production"
@@ -182,6 +189,9 @@ SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
+# Off unless every subdomain is HTTPS-only and you want the browsers' preload list (docs/operations.md).
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -227,6 +237,10 @@ AXES_USERNAME_CALLABLE = "fiscobridge.accounts.login_audit.attempted_username"
 # --- Client IP: the connection's address unless we sit behind that many trusted proxies. One
 # rule for everything (core/net.py): key-attempt limits, login lockouts (axes), audit events.
 FISCOBRIDGE_TRUSTED_PROXY_COUNT = env.int("FISCOBRIDGE_TRUSTED_PROXY_COUNT", default=0)
+if FISCOBRIDGE_TRUSTED_PROXY_COUNT > 0:
+    # Behind a TLS-terminating proxy the request reaches us over HTTP: the proxy's
+    # X-Forwarded-Proto says whether the client used HTTPS (else SECURE_SSL_REDIRECT loops).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 AXES_CLIENT_IP_CALLABLE = "fiscobridge.core.net.client_ip"
 
 # --- Failed activation-key attempts (SPEC 2.6). Only "not available" answers count.
