@@ -197,6 +197,14 @@ def _cmd_issue_keys(args) -> int:
     return 0
 
 
+def _cmd_prune(args) -> int:
+    from fiscobridge.prune import prune
+
+    report = prune()
+    print("Deleted: " + ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in report.items()) + ".")
+    return 0
+
+
 def _cmd_send_reminders(args) -> int:
     from fiscobridge.notifications.reminders import send_reminders
     from fiscobridge.notifications.sending import transport_description
@@ -294,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="queue the 30/7/1-day subscription reminders that are due and send all pending e-mail (run from cron)",
     )
     reminders.set_defaults(run=_cmd_send_reminders)
+
+    prune = sub.add_parser(
+        "prune",
+        help="delete rows past their retention (sessions, attempts, logs, sent e-mail; the worker runs it daily)",
+    )
+    prune.set_defaults(run=_cmd_prune)
 
     worker = sub.add_parser("worker", help="run queued tasks (e-mail, reminders, Stripe re-sync) and the periodic jobs")
     worker.add_argument("--interval", type=float, default=1.0, help="seconds between looks when the queue is empty")

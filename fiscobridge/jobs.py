@@ -2,17 +2,27 @@
 
 from datetime import timedelta
 
+from django_tasks import task
+
 from fiscobridge.api.tasks import prune_idempotent_requests
 from fiscobridge.billing.tasks import resync_stripe_subscriptions
 from fiscobridge.notifications.tasks import queue_and_send_reminders, send_pending_emails
-from fiscobridge.tasks.housekeeping import prune_task_results, recover_lost_tasks
+from fiscobridge.prune import prune
+from fiscobridge.tasks.housekeeping import recover_lost_tasks
 from fiscobridge.tasks.schedule import PeriodicJob
+
+
+@task()
+def prune_old_rows() -> dict[str, int]:
+    """Periodic: what `fiscobridge prune` does (fiscobridge/prune.py)."""
+    return prune()
+
 
 PERIODIC_JOBS = [
     PeriodicJob("send-pending-emails", send_pending_emails, timedelta(minutes=5)),
     PeriodicJob("subscription-reminders", queue_and_send_reminders, timedelta(hours=1)),
     PeriodicJob("stripe-resync", resync_stripe_subscriptions, timedelta(hours=6)),
-    PeriodicJob("prune-task-results", prune_task_results, timedelta(days=1)),
+    PeriodicJob("prune", prune_old_rows, timedelta(days=1)),
     PeriodicJob("recover-lost-tasks", recover_lost_tasks, timedelta(minutes=5)),
     PeriodicJob("prune-idempotency-keys", prune_idempotent_requests, timedelta(hours=1)),
 ]

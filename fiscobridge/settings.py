@@ -337,6 +337,12 @@ TASKS = {
 # How often a worker looks for due periodic jobs (seconds), and how long finished task results
 # are kept (days); failed ones are kept for staff three times as long.
 TASKS_SCHEDULE_TICK_SECONDS = env.int("TASKS_SCHEDULE_TICK_SECONDS", default=30)
+# Retention (fiscobridge/prune.py, `fiscobridge prune`, daily by the worker). Audit events are kept
+# forever unless AUDIT_KEEP_DAYS is set.
+PRUNE_ATTEMPTS_DAYS = env.int("PRUNE_ATTEMPTS_DAYS", default=90)
+PRUNE_LOGIN_LOGS_DAYS = env.int("PRUNE_LOGIN_LOGS_DAYS", default=90)
+PRUNE_SENT_EMAILS_DAYS = env.int("PRUNE_SENT_EMAILS_DAYS", default=90)
+AUDIT_KEEP_DAYS = env.int("AUDIT_KEEP_DAYS", default=0) or None
 # `/readyz` fails when the newest worker heartbeat (one per schedule tick) is older than this.
 READY_WORKER_MAX_AGE_SECONDS = env.int("READY_WORKER_MAX_AGE_SECONDS", default=120)
 TASKS_KEEP_RESULTS_DAYS = env.int("TASKS_KEEP_RESULTS_DAYS", default=7)

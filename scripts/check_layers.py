@@ -20,7 +20,8 @@ LAYERS = [
     {"seats"},  # seats used / total / available: capacity and usage together
     {"web", "billing"},
     {"api", "portal", "partners", "staff"},  # presentation: never one another
-    {"demo", "jobs"},  # demo data, made through the services; the periodic jobs
+    {"demo", "prune"},  # demo data; the retention of every growing table
+    {"jobs"},  # the periodic jobs  # demo data, made through the services; the periodic jobs
     {"settings", "urls", "wsgi", "cli", "gunicorn_conf"},  # entry points: may use anything
 ]
 LAYER_OF = {name: index for index, names in enumerate(LAYERS) for name in names}
