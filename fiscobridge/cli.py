@@ -197,6 +197,22 @@ def _cmd_issue_keys(args) -> int:
     return 0
 
 
+def _cmd_rotate_encryption_key(args) -> int:
+    from django.conf import settings
+
+    from fiscobridge.pos.services import reencrypt_certificates
+
+    if not settings.ENCRYPTION_OLD_SECRETS:
+        print(
+            "note: FISCOBRIDGE_ENCRYPTION_OLD_KEYS is empty: tokens are re-encrypted under the same secret",
+            file=sys.stderr,
+        )
+    count = reencrypt_certificates()
+    print(f"Re-encrypted {count} certificate(s) (file and password) under FISCOBRIDGE_ENCRYPTION_KEY.")
+    print("The old secret(s) can now be removed from FISCOBRIDGE_ENCRYPTION_OLD_KEYS.")
+    return 0
+
+
 def _cmd_prune(args) -> int:
     from fiscobridge.prune import prune
 
@@ -308,6 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete rows past their retention (sessions, attempts, logs, sent e-mail; the worker runs it daily)",
     )
     prune.set_defaults(run=_cmd_prune)
+
+    rotate = sub.add_parser(
+        "rotate-encryption-key",
+        help="re-encrypt every stored certificate file and password under FISCOBRIDGE_ENCRYPTION_KEY "
+        "(the old secret in FISCOBRIDGE_ENCRYPTION_OLD_KEYS)",
+    )
+    rotate.set_defaults(run=_cmd_rotate_encryption_key)
 
     worker = sub.add_parser("worker", help="run queued tasks (e-mail, reminders, Stripe re-sync) and the periodic jobs")
     worker.add_argument("--interval", type=float, default=1.0, help="seconds between looks when the queue is empty")

@@ -46,6 +46,8 @@ SECRET_KEY = _secret("DJANGO_SECRET_KEY")
 KEY_HMAC_SECRET = _secret("FISCOBRIDGE_KEY_SECRET")
 # Encrypts uploaded certificate files and their passwords at rest (Fernet, via HKDF).
 ENCRYPTION_SECRET = _secret("FISCOBRIDGE_ENCRYPTION_KEY")
+# Previous encryption secrets, comma-separated: still decrypt, never encrypt (key rotation).
+ENCRYPTION_OLD_SECRETS = env.list("FISCOBRIDGE_ENCRYPTION_OLD_KEYS", default=[])
 
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list(

@@ -10,7 +10,7 @@ from fiscobridge.accounts.locks import lock_account
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.bounded import TimeLimitExceeded, call_with_time_limit
-from fiscobridge.core.encryption import encrypt
+from fiscobridge.core.encryption import encrypt, reencrypt
 from fiscobridge.core.ids import new_uid
 from fiscobridge.pos.errors import (
     CertificateAlreadyRevoked,
@@ -186,3 +186,22 @@ def revoke_certificate(*, certificate: Certificate, actor, ip=None) -> Certifica
         details={"uid": certificate.uid, "fingerprint": certificate.fingerprint},
     )
     return certificate
+
+
+def reencrypt_certificates(*, chunk: int = 500) -> int:
+    """Every stored certificate file and password re-encrypted under the current secret (key
+    rotation, `fiscobridge rotate-encryption-key`). Row by row, each in its own short update;
+    safe to run again (a token already under the current secret is re-encrypted the same way)."""
+    done, last = 0, 0
+    while True:
+        page = Certificate.objects.filter(pk__gt=last).order_by("pk")
+        rows = list(page.values_list("pk", "file_encrypted", "password_encrypted")[:chunk])
+        if not rows:
+            return done
+        for pk, file_token, password_token in rows:
+            Certificate.objects.filter(pk=pk).update(
+                file_encrypted=reencrypt(FILE_PURPOSE, file_token),
+                password_encrypted=reencrypt(PASSWORD_PURPOSE, password_token),
+            )
+            done += 1
+        last = rows[-1][0]
