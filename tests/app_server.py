@@ -21,7 +21,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_database_url() -> str:
+def current_database_url() -> str:
     """The URL of the database the tests run on (PostgreSQL or the SQLite test file)."""
     params = connection.settings_dict
     if connection.vendor == "postgresql":
@@ -39,7 +39,7 @@ class AppServer:
         self.log_path = Path(tempfile.mkstemp(prefix="fiscobridge-server-", suffix=".log")[1])
         self.environment = {
             **os.environ,
-            "DATABASE_URL": database_url or test_database_url(),
+            "DATABASE_URL": database_url or current_database_url(),
             "DATABASE_CONN_MAX_AGE": "0",
             **(env or {}),
         }

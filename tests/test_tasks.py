@@ -28,6 +28,7 @@ from fiscobridge.notifications.tasks import send_activation_emails
 from fiscobridge.tasks.housekeeping import recover_lost_tasks
 from fiscobridge.tasks.queue import retrying, task_row
 from fiscobridge.tasks.schedule import enqueue_due
+from tests.app_server import current_database_url
 from tests.factories import activate, browser_for, run_at_once, run_tasks
 from tests.smtp_server import SmtpSink, StalledSmtp
 
@@ -35,16 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 READY, FAILED, SUCCESSFUL = "READY", "FAILED", "SUCCESSFUL"
 
 
-def database_url() -> str:
-    params = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{params['NAME']}"
-    return f"postgres://{params['USER']}@{params['HOST']}:{params['PORT']}/{params['NAME']}"
-
-
 def run_worker(**env) -> subprocess.CompletedProcess:
     """`fiscobridge worker --batch` in its own process, on the test database."""
-    environment = {**os.environ, "DATABASE_URL": database_url(), "EMAIL_USE_TLS": "false", **env}
+    environment = {**os.environ, "DATABASE_URL": current_database_url(), "EMAIL_USE_TLS": "false", **env}
     return subprocess.run(
         [sys.executable, "-m", "fiscobridge.cli", "worker", "--batch", "--quiet"],
         cwd=ROOT,
