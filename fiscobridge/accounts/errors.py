@@ -16,3 +16,13 @@ class NotACustomer(PermissionDenied):
 class NotAPartner(PermissionDenied):
     code = "forbidden"
     message = "This action is for partners"
+
+
+class InsufficientScope(PermissionDenied):
+    """A valid API token that was not given a scope this route needs (docs/api-tokens.md)."""
+
+    code = "insufficient_scope"
+    message = "This API token does not have the scope this request needs"
+
+    def __init__(self, *, required: str, accepted: list[str]):
+        super().__init__(details={"required": required, "accepted": accepted})
