@@ -1,9 +1,12 @@
 """Server errors the API fuzz test (tests/test_api_fuzz.py) found, each fixed at its root and
 pinned here on both databases (issue 10, item 10)."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from fiscobridge.cli import main
+from fiscobridge.keys.models import KeyBatch
 from tests.factories import assert_error, browser_for, post_json
 
 CERTIFICATES = "/api/v1/pos/certificates"
@@ -39,3 +42,15 @@ def test_the_cli_refuses_a_redeem_by_date_with_no_next_day(reseller, capsys):
     status = main([*argv, "--months", "1", "--count", "1", "--redeem-by", "9999-12-31", "--quiet"])
     assert status == 1
     assert "--redeem-by must be a date" in capsys.readouterr().err
+
+
+def test_a_redeem_by_with_an_offset_postgresql_cannot_store_is_kept_in_utc(reseller):
+    # Was: PostgreSQL "time zone displacement out of range" for -16:58 → 500 (found by the random fuzz).
+    response = post_json(
+        reseller.client,
+        "/api/v1/partner/keys",
+        {"product": "pos", "seats": 1, "months": 1, "quantity": 1, "redeem_by": "4035-04-19T01:52:07-16:58"},
+    )
+    assert response.status_code == 201, response.content
+    batch = KeyBatch.objects.get(pk=response.json()["batch"]["id"])
+    assert batch.redeem_by == datetime(4035, 4, 19, 18, 50, 7, tzinfo=UTC)
