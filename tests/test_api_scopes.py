@@ -295,6 +295,7 @@ def test_tokens_page_refuses_a_bad_choice_and_keeps_it_on_the_form(chosen, messa
     assert message in html and 'role="alert"' in html and 'id="new-token"' not in html
     checked = re.findall(r'name="scopes" value="([a-z:]+)" checked', html)
     assert checked == chosen  # what the person ticked is still ticked
+    assert 'value="Till"' in html  # and the name they typed
     assert not ApiToken.objects.filter(name="Till").exists()
 
 

@@ -19,18 +19,19 @@ def _own_tokens(request: HttpRequest):
 
 def tokens_page(request: HttpRequest, *, template: str) -> HttpResponse:
     created = error = None
+    name = ""
     # Full access stays the default choice: a token made as before this choice existed behaves
     # as before. Limiting it is one tick away, and ticking both is refused (the service says why).
     chosen = [Scope.ALL.value]
     if request.method == "POST":
-        name = request.POST.get("name", "").strip()[:100] or "API token"
+        name = request.POST.get("name", "").strip()[:100]
         chosen = request.POST.getlist("scopes")
         try:
-            created = create_api_token(user=request.user, name=name, scopes=chosen)
+            created = create_api_token(user=request.user, name=name or "API token", scopes=chosen)
         except InvalidInput as refused:
-            error = refused.message
+            error = refused.message  # the form keeps the name and the ticks to correct them
         else:
-            chosen = [Scope.ALL.value]
+            chosen, name = [Scope.ALL.value], ""
     scope_choices = [
         {"value": scope.value, "label": scope.label, "checked": scope.value in chosen}
         for scope in scopes_for_kind(user_kind(request.user))
@@ -43,6 +44,7 @@ def tokens_page(request: HttpRequest, *, template: str) -> HttpResponse:
             "tokens": _own_tokens(request),
             "created": created,
             "error": error,
+            "name": name,
             "scope_choices": scope_choices,
         },
         status=422 if error else 200,
