@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from fiscobridge.accounts.models import ApiToken
 from fiscobridge.accounts.scopes import Scope
@@ -303,3 +304,29 @@ def test_tokens_page_refuses_a_scope_of_the_other_kind(reseller):
     response = browser_for(reseller).post("/partner/tokens/", {"name": "Till", "scopes": ["keys:redeem"]})
     assert response.status_code == 422 and "Not a scope for this user: keys:redeem" in response.content.decode()
     assert not ApiToken.objects.filter(name="Till").exists()
+
+
+def test_the_openapi_document_names_each_operations_scopes(client):
+    document = client.get("/api/v1/openapi.json").json()
+    named = {}
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            [bearer] = [r["BearerToken"] for r in operation["security"] if "BearerToken" in r]
+            route = f"{method.upper()} {path.removeprefix('/api/v1').replace('{key_id}', '{id}')}"
+            named[route] = set(bearer) - {"all"}
+            assert bearer[0] == "all" and "Token scopes: `all`" in operation["description"], route
+    assert named == {route: {s.value for s in opened_by} for route, (_k, opened_by, _s) in ROUTES.items()}
+
+
+def test_the_scopes_come_with_the_one_statement_that_authenticates_the_token(customer, ids):
+    # The hot path (tests/test_hot_paths.py pins the count): no query is added for scopes.
+    client = limited_client(customer, S.POS_ENTITLEMENT)
+    call(client, "GET /pos/certificates/{uid}/entitlement", ids)  # last_used_at is now fresh
+    with CaptureQueriesContext(connection) as captured:
+        assert call(client, "GET /pos/certificates/{uid}/entitlement", ids).status_code == 200
+        assert_error(call(client, "GET /subscriptions", ids), 403, "insufficient_scope")
+    token_reads = [q["sql"] for q in captured.captured_queries if "accounts_apitoken" in q["sql"]]
+    assert len(token_reads) == 2, token_reads  # one per request
+    assert all("scopes" in sql for sql in token_reads)
+    refused = captured.captured_queries[len(captured.captured_queries) - 1]["sql"]
+    assert "accounts_apitoken" in refused  # the refused request ran nothing after authentication
