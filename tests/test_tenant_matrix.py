@@ -330,3 +330,58 @@ def test_the_other_admin_pages_with_an_id_are_staff_only(customer, reseller, sta
             response = client.get(path)
             assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), path
         assert browser_for(staff).get(path).status_code == staff_status, path
+
+
+# --- ids in the query string: a filter by another tenant's batch finds nothing ------------------------
+
+# A filter is not a lookup: another partner's batch id is not an error (that would tell it exists),
+# it matches none of the caller's keys — the same answer as a batch id nobody has.
+BATCH_FILTERS = {
+    "api": "/api/v1/partner/keys?batch={id}",
+    "page": "/partner/keys/?batch={id}",
+    "table": "/partner/keys/table/?batch={id}",
+    "export": "/partner/keys/export.csv?batch={id}",
+}
+
+
+def _body(response) -> str:
+    """The page or CSV as text; for the API, the listed key ids (a key's id is its identity there)."""
+    if response.streaming:
+        return b"".join(response.streaming_content).decode()
+    if response["Content-Type"].startswith("application/json") and "items" in response.json():
+        return " ".join(f"<{item['id']}>" for item in response.json()["items"])
+    return response.content.decode()
+
+
+@pytest.mark.parametrize("where", list(BATCH_FILTERS))
+def test_a_batch_filter_only_ever_finds_the_callers_own_keys(where, customer, reseller, other_reseller, staff, issue):
+    ids = owned_objects(customer, reseller, issue)
+    batch_id = ActivationKey.objects.get(pk=ids["key_id"]).batch_id
+    own_keys = ActivationKey.objects.filter(batch_id=batch_id)
+    # what identifies a key on a page or in the CSV (its hint), or in the API (its id)
+    own_hints = (
+        [f"<{pk}>" for pk in own_keys.values_list("pk", flat=True)]
+        if where == "api"
+        else [f"••••-{group}" for group in own_keys.values_list("last_group", flat=True)]
+    )
+    path = BATCH_FILTERS[where].replace("{id}", str(batch_id))
+    missing = BATCH_FILTERS[where].replace("{id}", str(2**40))
+    api = where == "api"
+
+    def client(persona):
+        return Client() if persona is None else (persona.client if api else browser_for(persona))
+
+    owner = client(reseller).get(path)
+    shown = _body(owner)  # once: a streamed CSV can be read only once
+    assert owner.status_code == 200 and all(h in shown for h in own_hints), (where, own_hints)
+    other = client(other_reseller).get(path)
+    shown = _body(other)
+    assert other.status_code == 200 and not any(h in shown for h in own_hints), where
+    if api:
+        assert other.json() == client(other_reseller).get(missing).json() == {"items": [], "next_cursor": None}
+    for persona in (customer, staff):
+        refused = client(persona).get(path)
+        shown = _body(refused)
+        assert refused.status_code == 403 and not any(h in shown for h in own_hints), (where, persona)
+    anonymous = client(None).get(path)
+    assert anonymous.status_code == (401 if api else 302), where
