@@ -100,8 +100,9 @@ def _cmd_create_token(args) -> int:
     from fiscobridge.accounts.services import create_api_token
 
     user = _user(args.email)
-    issued = create_api_token(user=user, name=args.name)
-    print(f"API token for {user.email} (shown once; send it as 'Authorization: Bearer <token>'):")
+    issued = create_api_token(user=user, name=args.name, scopes=args.scope or ["all"])
+    print(f"API token for {user.email} with scopes: {issued.token.scopes}")
+    print("Shown once; send it as 'Authorization: Bearer <token>':")
     print(issued.plain)
     return 0
 
@@ -298,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser("create-token", help="create an API token; prints it alone on the last line")
     token.add_argument("--email", required=True)
     token.add_argument("--name", default="cli")
+    token.add_argument(
+        "--scope",
+        action="append",
+        metavar="S",
+        help="what the token may do (repeat for several; default: all). Scopes: docs/api-tokens.md",
+    )
     token.set_defaults(run=_cmd_create_token)
 
     issue = sub.add_parser("issue-keys", help="issue a batch of keys; codes go once to the CSV or stdout")

@@ -250,6 +250,31 @@ def upload_pfx(persona_or_client, data: bytes, password=PFX_PASSWORD, name="pos.
     )
 
 
+# --- one tenant's objects, each behind an id (tests of scopes and of the tenant matrix) ----------
+
+CONNECTIONS = "/api/v1/integrations/connections"
+
+
+def owned_objects(customer, reseller, issue) -> dict:
+    """Through the API with full-access tokens: the customer gets POS and Integrations Starter
+    seats, a certificate and a connection; the reseller keeps available keys. Returns their ids
+    and two fresh codes (one to redeem, one to look up). Every id route then has a real object."""
+    grant(customer, issue, seats=5)
+    grant(customer, issue, product="int", tier="starter", seats=5)
+    uploaded = upload_pfx(customer, new_pfx())
+    assert uploaded.status_code == 201, uploaded.content
+    created = post_json(customer.client, CONNECTIONS, {"type": "xero", "tier": "starter", "name": "Books"})
+    assert created.status_code == 201, created.content
+    fresh, looked_up, revocable = issue(quantity=3)
+    return {
+        "certificate": uploaded.json()["uid"],
+        "connection": created.json()["uid"],
+        "key_id": key_of(revocable).pk,
+        "code": fresh,
+        "lookup_code": looked_up,
+    }
+
+
 # --- Stripe: buying through the portal, as a customer does ----------------------------------
 
 

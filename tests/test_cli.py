@@ -178,6 +178,38 @@ def test_create_token_each_run_gives_a_new_token(customer, capsys):
     assert token_client(second).get("/api/v1/subscriptions").status_code == 200
 
 
+def test_create_token_with_scopes_gives_a_token_limited_to_them(customer, capsys):
+    status, out, err = run(
+        capsys, "create-token", "--email", customer.user.email, "--scope", "pos:entitlement", "--scope", "read"
+    )
+    assert status == 0, err
+    lines = out.rstrip("\n").splitlines()
+    token = lines[-1]
+    assert token.startswith("fbt_") and " " not in token  # still alone on the last line
+    assert "scopes: pos:entitlement read" in out
+    stored = ApiToken.objects.get(user=customer.user, name="cli")
+    assert stored.scope_set == {"pos:entitlement", "read"}
+    assert token_client(token).get("/api/v1/subscriptions").status_code == 200  # read
+    refused = post_json(token_client(token), "/api/v1/keys/validate", {"key": "POS-2222-2222-2222", "product": "pos"})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "insufficient_scope"
+
+
+def test_create_token_without_scope_has_full_access(customer, capsys):
+    assert run(capsys, "create-token", "--email", customer.user.email)[0] == 0
+    assert ApiToken.objects.get(user=customer.user, name="cli").scopes == "all"
+
+
+@pytest.mark.parametrize("scope", ["partner:keys", "everything", "all --scope read"])
+def test_create_token_refuses_a_scope_the_user_cannot_hold(customer, capsys, scope):
+    argv = ["create-token", "--email", customer.user.email]
+    for part in scope.split(" --scope "):
+        argv += ["--scope", part]
+    status, out, err = run(capsys, *argv)
+    assert status == 1 and out == ""
+    assert err.startswith("error: ") and ("Not a scope" in err or "Full access" in err), err
+    assert not ApiToken.objects.filter(user=customer.user, name="cli").exists()
+
+
 def test_create_token_refuses_unknown_email(db, capsys):
     status, out, err = run(capsys, "create-token", "--email", "nobody@nowhere.example")
     assert status == 1

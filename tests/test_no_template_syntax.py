@@ -346,9 +346,12 @@ def _crawl(seen: Crawl, *, customer, outsider, reseller, other_reseller, staff, 
     get("keys table, nothing matches", partner, "/partner/keys/table/?q=none-such", htmx=True)
     get("keys table, bad cursor", partner, "/partner/keys/table/?cursor=garbage", htmx=True)
 
-    # API tokens in both portals: create (shown once), revoke (a message on the next page).
+    # API tokens in both portals: create (shown once), revoke (a message on the next page); a
+    # limited token (its scope chips) and a refused choice of scopes (the form's error).
     for label, client, tokens in (("Client Portal", shop, "/tokens/"), ("Partner Portal", partner, "/partner/tokens/")):
-        created = post(f"{label}: create token", client, tokens, {"name": "Guard script"})
+        post(f"{label}: create a read-only token", client, tokens, {"name": "Reader", "scopes": "read"})
+        post(f"{label}: refused scopes", client, tokens, {"name": "Both", "scopes": ["all", "read"]})
+        created = post(f"{label}: create token", client, tokens, {"name": "Guard script", "scopes": "all"})
         revoke = re.findall(r'action="([^"]+/revoke/)"', body_of(created))[0]
         post(f"{label}: revoke token", client, revoke, follow=True)
 

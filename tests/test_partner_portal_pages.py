@@ -543,7 +543,7 @@ def test_lookup_unknown_and_malformed(reseller):
 
 def test_api_tokens_shown_once_and_revocable(reseller):
     client = browser_for(reseller)
-    created = client.post("/partner/tokens/", {"name": "Back office"})
+    created = client.post("/partner/tokens/", {"name": "Back office", "scopes": "all"})
     html = created.content.decode()
     plain = re.search(r'id="new-token">(fbt_[^<]+)<', html).group(1)
     assert "no-store" in created["Cache-Control"]

@@ -138,7 +138,7 @@ def test_fragments_show_spec_messages(customer, issue):
 
 def test_api_tokens_page_shows_a_new_token_once_and_revokes(customer):
     client = browser_for(customer)
-    created = client.post("/tokens/", {"name": "Warehouse"})
+    created = client.post("/tokens/", {"name": "Warehouse", "scopes": "all"})  # full access: the form's default
     text = created.content.decode()
     assert "shown only once" in text and "fbt_" in text
     again = client.get("/tokens/").content.decode()

@@ -139,10 +139,10 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["prefix", "user", "name", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["prefix", "user", "name", "scopes", "created_at", "last_used_at", "revoked_at"]
     search_fields = ["prefix", "user__email"]
     exclude = ["digest"]
-    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["user", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
     list_select_related = ["user"]
 
     def has_add_permission(self, request):

@@ -45,3 +45,13 @@ class TwoFactorRequired(PermissionDenied):
 class NoAuthenticatorToConfirm(Conflict):
     code = "no_authenticator_to_confirm"
     message = "Start setting up an authenticator app first"
+
+
+class InsufficientScope(PermissionDenied):
+    """A valid API token that was not given a scope this route needs (docs/api-tokens.md)."""
+
+    code = "insufficient_scope"
+    message = "This API token does not have the scope this request needs"
+
+    def __init__(self, *, required: str, accepted: list[str]):
+        super().__init__(details={"required": required, "accepted": accepted})

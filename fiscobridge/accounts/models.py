@@ -6,6 +6,7 @@ from django.contrib.auth.models import (
 from django.db import models
 from django.db.models import Q
 
+from fiscobridge.accounts.scopes import Scope, parse_scopes
 from fiscobridge.core import clock
 
 
@@ -88,9 +89,29 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=clock.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Space-separated `Scope` values (accounts/scopes.py). Tokens made before scopes existed were
+    # given `all` by the migration, so they kept every right they had.
+    scopes = models.CharField(max_length=255, default=Scope.ALL)
+
+    class Meta:
+        constraints = [models.CheckConstraint(name="api_token_has_scopes", condition=~Q(scopes=""))]
 
     def __str__(self) -> str:
         return f"fbt_{self.prefix}_…"
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return parse_scopes(self.scopes)
+
+    @property
+    def has_full_access(self) -> bool:
+        return Scope.ALL in self.scope_set
+
+    @property
+    def scope_list(self) -> list[str]:
+        """The scopes in the order of `Scope` (for pages), e.g. `["read", "keys:redeem"]`."""
+        held = self.scope_set
+        return [scope.value for scope in Scope if scope in held]
 
     @property
     def is_active(self) -> bool:

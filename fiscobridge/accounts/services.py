@@ -1,6 +1,7 @@
 """Creating tenants, users and API tokens."""
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from django.db import IntegrityError, transaction
 from fiscobridge.accounts import hot_sql
 from fiscobridge.accounts.errors import EmailTaken
 from fiscobridge.accounts.models import Account, ApiToken, Partner, User
+from fiscobridge.accounts.scopes import Scope, format_scopes, scopes_for_kind, user_kind
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.crypto import constant_time_equal, keyed_hash
@@ -85,12 +87,44 @@ def _token_digest(prefix: str, secret: str) -> str:
     return keyed_hash("api-token", f"{prefix}.{secret}")
 
 
-def create_api_token(*, user: User, name: str = "") -> IssuedToken:
+def checked_scopes(*, user: User, scopes: Iterable[str]) -> str:
+    """The stored text of a token's scopes, or InvalidInput on the `scopes` field: at least one,
+    each known and meaningful for the user's kind, and `all` alone (with others it would hide
+    that the person meant to limit the token)."""
+    chosen = {str(s).strip() for s in scopes} - {""}
+    allowed = {s.value for s in scopes_for_kind(user_kind(user))}
+    if not chosen:
+        raise InvalidInput.for_field("scopes", "Choose at least one scope")
+    unknown = sorted(chosen - allowed)
+    if unknown:
+        raise InvalidInput.for_field(
+            "scopes", f"Not a scope for this user: {', '.join(unknown)} (choose from {', '.join(sorted(allowed))})"
+        )
+    if Scope.ALL in chosen and len(chosen) > 1:
+        raise InvalidInput.for_field(
+            "scopes", "Full access already includes every scope: choose it alone, or untick it to limit the token"
+        )
+    return format_scopes(chosen)
+
+
+def create_api_token(*, user: User, name: str = "", scopes: Iterable[str] = (Scope.ALL,)) -> IssuedToken:
+    """A new token of `user` with these scopes (default: full access); the plain token is returned
+    once and never stored."""
     name = clean_text(name, field="name", max_length=100)
+    stored_scopes = checked_scopes(user=user, scopes=scopes)
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name, prefix=prefix, digest=_token_digest(prefix, secret))
-    record_event(action="api_token.created", actor=user, account=user.account, partner=user.partner, target=token)
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=prefix, digest=_token_digest(prefix, secret), scopes=stored_scopes
+    )
+    record_event(
+        action="api_token.created",
+        actor=user,
+        account=user.account,
+        partner=user.partner,
+        target=token,
+        details={"scopes": stored_scopes.split()},
+    )
     return IssuedToken(token=token, plain=f"{TOKEN_PREFIX}{prefix}_{secret}")
 
 

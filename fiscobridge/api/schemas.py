@@ -1,26 +1,16 @@
 """Shapes of API input and output. No business rules here: services decide."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from ninja import Field, Schema
-from pydantic import AfterValidator, StrictInt, field_validator
+from pydantic import StrictInt, field_validator
 
 from fiscobridge.core.clock import parse_deadline
-from fiscobridge.core.text import has_control_characters
 from fiscobridge.integrations.models import ConnectionTier, ConnectionType
 from fiscobridge.pos.models import CertificateDisplayStatus
 from fiscobridge.subscriptions.models import Product, Tier
 
-
-def _no_control_characters(value: str) -> str:
-    if has_control_characters(value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-# Free text a filter compares with stored text: PostgreSQL refuses NUL, and no label holds one.
-FilterText = Annotated[str, AfterValidator(_no_control_characters)]
 ProductIn = Literal[tuple(Product.values)]
 TierIn = Literal[tuple(Tier.values)]
 
@@ -218,8 +208,8 @@ EntitlementReason = Literal["ok", "revoked", "certificate_expired", "no_active_s
 
 
 class CertificateFilters(Schema):
-    taxpayer: FilterText | None = Field(None, max_length=200, description="Case-insensitive part of the taxpayer")
-    location: FilterText | None = Field(None, max_length=200, description="Case-insensitive part of the location")
+    taxpayer: str | None = Field(None, max_length=200, description="Case-insensitive part of the taxpayer")
+    location: str | None = Field(None, max_length=200, description="Case-insensitive part of the location")
     status: CertificateStatusIn | None = Field(None, description="`expired` = active but past notAfter")
 
 

@@ -1,7 +1,7 @@
 """The one place that reads the time, so tests can freeze it (time-machine patches it too)."""
 
 import calendar
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.utils import timezone
 
@@ -28,8 +28,9 @@ def parse_deadline(text: str) -> datetime:
     text = text.strip()
     if len(text) == 10:
         day = datetime.fromisoformat(text).date()
-        if day == date.max:  # "through 9999-12-31" has no next midnight
-            raise ValueError("date out of range")
-        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
+        try:
+            return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
+        except OverflowError:  # 9999-12-31 has no next midnight: as refused as any bad date
+            raise ValueError(f"{text} is past the last date this system can store") from None
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

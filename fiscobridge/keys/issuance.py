@@ -78,6 +78,10 @@ def issue_keys(
     reference = clean_text(reference, field="reference", max_length=200)
     if redeem_by is not None and timezone.is_naive(redeem_by):
         redeem_by = timezone.make_aware(redeem_by, UTC)
+    if redeem_by is not None:
+        # Stored in UTC: ISO 8601 allows offsets up to ±23:59, PostgreSQL only ±15:59, and a
+        # date-time "…-16:58" failed there (a 500 found by the API fuzz test, issue 10).
+        redeem_by = redeem_by.astimezone(UTC)
     if redeem_by is not None and redeem_by <= clock.now():
         raise InvalidInput.for_field("redeem_by", "Redeem-by must be in the future")
     if redeem_by is not None and redeem_by > clock.now() + REDEEM_BY_HORIZON:

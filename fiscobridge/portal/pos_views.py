@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from fiscobridge.billing.config import purchase_options
 from fiscobridge.core.errors import DomainError, NotFound
 from fiscobridge.core.net import client_ip
+from fiscobridge.core.text import has_control_characters
 from fiscobridge.pos.entitlement import entitlements_for_account
 from fiscobridge.pos.errors import InvalidCertificateFile
 from fiscobridge.pos.models import CertificateDisplayStatus
@@ -22,13 +23,19 @@ from fiscobridge.web.access import customer_page
 from fiscobridge.web.errors import error_context
 
 
+def _searchable(text: str) -> str:
+    # A search box: characters no stored value holds (NUL, other controls) are dropped, where the
+    # API answers 422; the query refuses them either way (pos/queries.py).
+    return "".join(char for char in text if not has_control_characters(char)).strip()[:100]
+
+
 def _filters(request) -> dict:
     # Reads and, on an upload or revoke, the form that carried the list's filters along.
     data = request.POST if request.method == "POST" else request.GET
     status = data.get("status", "")
     return {
-        "taxpayer": data.get("taxpayer", "").strip()[:100],
-        "location": data.get("location", "").strip()[:100],
+        "taxpayer": _searchable(data.get("taxpayer", "")),
+        "location": _searchable(data.get("location", "")),
         "status": status if status in CertificateDisplayStatus.values else "",
     }
 

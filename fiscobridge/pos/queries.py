@@ -4,6 +4,7 @@ from django.db.models import QuerySet
 
 from fiscobridge.core.errors import InvalidInput
 from fiscobridge.core.ids import is_uid
+from fiscobridge.core.text import clean_text
 from fiscobridge.pos.errors import CertificateNotFound
 from fiscobridge.pos.models import Certificate, CertificateDisplayStatus
 
@@ -29,10 +30,12 @@ def certificates_for_account(account, *, taxpayer=None, location=None, status=No
     `active` (and not expired), `revoked`, or `expired` (active but past notAfter).
     """
     certificates = Certificate.objects.for_account(account).defer(*_SECRETS)
+    # Checked like every other free text: a NUL reached PostgreSQL and failed there (a 500 found
+    # by the API fuzz test, issue 10).
     if taxpayer:
-        certificates = certificates.filter(taxpayer__icontains=taxpayer.strip())
+        certificates = certificates.filter(taxpayer__icontains=clean_text(taxpayer, field="taxpayer", max_length=200))
     if location:
-        certificates = certificates.filter(location__icontains=location.strip())
+        certificates = certificates.filter(location__icontains=clean_text(location, field="location", max_length=200))
     if status:
         if status not in CertificateDisplayStatus.values:
             statuses = ", ".join(CertificateDisplayStatus.values)

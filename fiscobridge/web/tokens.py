@@ -7,6 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from fiscobridge.accounts.models import ApiToken
+from fiscobridge.accounts.scopes import Scope, scopes_for_kind, user_kind
 from fiscobridge.accounts.services import create_api_token, revoke_api_token
 from fiscobridge.core.errors import InvalidInput
 from fiscobridge.core.ids import is_storable_id
@@ -17,14 +18,37 @@ def _own_tokens(request: HttpRequest):
 
 
 def tokens_page(request: HttpRequest, *, template: str) -> HttpResponse:
-    created = None
+    created = error = None
+    name = ""
+    # Full access stays the default choice: a token made as before this choice existed behaves
+    # as before. Limiting it is one tick away, and ticking both is refused (the service says why).
+    chosen = [Scope.ALL.value]
     if request.method == "POST":
-        name = request.POST.get("name", "").strip()[:100] or "API token"
+        name = request.POST.get("name", "").strip()[:100]
+        chosen = request.POST.getlist("scopes")
         try:
-            created = create_api_token(user=request.user, name=name)
-        except InvalidInput as error:
-            messages.error(request, error.message)
-    return render(request, template, {"active_nav": "tokens", "tokens": _own_tokens(request), "created": created})
+            created = create_api_token(user=request.user, name=name or "API token", scopes=chosen)
+        except InvalidInput as refused:
+            error = refused.message  # the form keeps the name and the ticks to correct them
+        else:
+            chosen, name = [Scope.ALL.value], ""
+    scope_choices = [
+        {"value": scope.value, "label": scope.label, "checked": scope.value in chosen}
+        for scope in scopes_for_kind(user_kind(request.user))
+    ]
+    return render(
+        request,
+        template,
+        {
+            "active_nav": "tokens",
+            "tokens": _own_tokens(request),
+            "created": created,
+            "error": error,
+            "name": name,
+            "scope_choices": scope_choices,
+        },
+        status=422 if error else 200,
+    )
 
 
 def revoke_own_token(request: HttpRequest, token_id: int, *, back_to: str) -> HttpResponse:

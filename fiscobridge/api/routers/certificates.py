@@ -3,8 +3,9 @@ from ninja import File, Form, Query, Router
 from ninja.files import UploadedFile
 from ninja.responses import Status
 
+from fiscobridge.accounts.scopes import Scope
 from fiscobridge.api.answers import json_answer
-from fiscobridge.api.auth import customer_account
+from fiscobridge.api.auth import customer_account, scoped
 from fiscobridge.api.presenters import certificate_dict, entitlement_dict
 from fiscobridge.api.schemas import (
     CertificateFilters,
@@ -31,7 +32,7 @@ def _with_entitlement(certificate) -> dict:
     return certificate_dict(certificate, can_sign=entitlement_of(certificate).can_sign)
 
 
-@router.get("", response={200: CertificateListOut, **ERRORS})
+@router.get("", auth=scoped(Scope.POS_CERTIFICATES, Scope.READ), response={200: CertificateListOut, **ERRORS})
 def list_certificates(request, filters: Query[CertificateFilters]):
     """Your certificates in upload order (the seat order), with the seats of your Cloud POS subscriptions."""
     account = customer_account(request)
@@ -49,6 +50,7 @@ def list_certificates(request, filters: Query[CertificateFilters]):
 
 @router.post(
     "",
+    auth=scoped(Scope.POS_CERTIFICATES),
     response={201: CertificateOut, **ERRORS},
     summary="Upload",
     description=(
@@ -72,7 +74,7 @@ def upload(request, file: File[UploadedFile], password: Form[str] = ""):
     return Status(201, _with_entitlement(certificate))
 
 
-@router.post("/{uid}/revoke", response={200: CertificateOut, **ERRORS})
+@router.post("/{uid}/revoke", auth=scoped(Scope.POS_CERTIFICATES), response={200: CertificateOut, **ERRORS})
 def revoke(request, uid: str):
     """Revoke a certificate: its seat is free at once. This cannot be undone."""
     certificate = get_certificate_for_account(customer_account(request), uid)
@@ -80,7 +82,9 @@ def revoke(request, uid: str):
     return _with_entitlement(certificate)
 
 
-@router.get("/{uid}/entitlement", response={200: EntitlementOut, **ERRORS})
+@router.get(
+    "/{uid}/entitlement", auth=scoped(Scope.POS_ENTITLEMENT, Scope.READ), response={200: EntitlementOut, **ERRORS}
+)
 def entitlement(request, uid: str):
     """May this certificate sign now? `reason` says why not."""
     return json_answer(entitlement_dict(entitlement_by_uid(customer_account(request).pk, uid)))

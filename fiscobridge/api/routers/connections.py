@@ -3,8 +3,9 @@ from typing import Literal
 from ninja import Router
 from ninja.responses import Status
 
+from fiscobridge.accounts.scopes import Scope
 from fiscobridge.api.answers import json_answer
-from fiscobridge.api.auth import customer_account
+from fiscobridge.api.auth import customer_account, scoped
 from fiscobridge.api.presenters import connection_dict
 from fiscobridge.api.schemas import (
     ConnectionIn,
@@ -31,7 +32,7 @@ ERRORS = {401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
 ON_ONE = {404: ErrorOut, 409: ErrorOut, **ERRORS}
 
 
-@router.get("", response={200: ConnectionListOut, **ERRORS})
+@router.get("", auth=scoped(Scope.INTEGRATIONS_CONNECTIONS, Scope.READ), response={200: ConnectionListOut, **ERRORS})
 def list_connections(request, status: Literal["active", "removed"] | None = None):
     """Your connections in the order they were created, with this month's invoice usage."""
     account = customer_account(request)
@@ -44,7 +45,7 @@ def list_connections(request, status: Literal["active", "removed"] | None = None
     }
 
 
-@router.post("", response={201: ConnectionOut, 409: ErrorOut, **ERRORS})
+@router.post("", auth=scoped(Scope.INTEGRATIONS_CONNECTIONS), response={201: ConnectionOut, 409: ErrorOut, **ERRORS})
 def create(request, payload: ConnectionIn):
     """Create a connection on a free seat of its tier (409 `seat_limit_reached` otherwise).
     Tier `trial` is the free connection of an account without a paid Integrations subscription."""
@@ -59,7 +60,7 @@ def create(request, payload: ConnectionIn):
     return Status(201, connection_dict(connection, invoices_this_month=0))
 
 
-@router.post("/{uid}/remove", response={200: ConnectionOut, **ON_ONE})
+@router.post("/{uid}/remove", auth=scoped(Scope.INTEGRATIONS_CONNECTIONS), response={200: ConnectionOut, **ON_ONE})
 def remove(request, uid: str):
     """Stop a connection. Its seat is free at once; this cannot be undone."""
     connection = get_connection_for_account(customer_account(request), uid)
@@ -67,7 +68,9 @@ def remove(request, uid: str):
     return connection_dict(connection, invoices_this_month=invoices_this_month(connection))
 
 
-@router.post("/{uid}/usage", response={200: ConnectionOut, 429: ErrorOut, **ON_ONE})
+@router.post(
+    "/{uid}/usage", auth=scoped(Scope.INTEGRATIONS_USAGE), response={200: ConnectionOut, 429: ErrorOut, **ON_ONE}
+)
 def report_usage(request, uid: str, payload: InvoiceUsageIn):
     """Count invoices a sync run sent. Past the monthly limit of the connection's tier the whole
     report is refused with 429 `invoice_limit_reached` and nothing is counted."""

@@ -1,7 +1,8 @@
 from ninja import Router
 
+from fiscobridge.accounts.scopes import Scope
 from fiscobridge.api.answers import json_answer
-from fiscobridge.api.auth import requester_for
+from fiscobridge.api.auth import requester_for, scoped
 from fiscobridge.api.presenters import subscription_dict
 from fiscobridge.api.schemas import (
     ActivatedOut,
@@ -16,7 +17,7 @@ router = Router(tags=["Activation keys (customer)"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
 
 
-@router.post("/validate", response={200: PreviewOut, **ERRORS})
+@router.post("/validate", auth=scoped(Scope.KEYS_REDEEM), response={200: PreviewOut, **ERRORS})
 def validate(request, payload: KeyIn):
     """Preview a key: what it grants and the dates it would run, with renewal options. Changes nothing."""
     preview = validate_key(requester=requester_for(request), raw=payload.key, product=payload.product)
@@ -44,7 +45,7 @@ def validate(request, payload: KeyIn):
     )
 
 
-@router.post("/activate", response={201: ActivatedOut, **ERRORS})
+@router.post("/activate", auth=scoped(Scope.KEYS_REDEEM), response={201: ActivatedOut, **ERRORS})
 def activate(request, payload: ActivateIn):
     """Redeem a key for your account. Its seats are usable at once (or when a renewal starts)."""
     subscription = activate_key(

@@ -2,7 +2,8 @@ from ninja import Field as NinjaField
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 
-from fiscobridge.api.auth import partner_of
+from fiscobridge.accounts.scopes import Scope
+from fiscobridge.api.auth import partner_of, scoped
 from fiscobridge.api.presenters import batch_dict, key_item_dict
 from fiscobridge.api.schemas import (
     ErrorOut,
@@ -31,7 +32,7 @@ router = Router(tags=["Activation keys (partner)"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
-@router.post("", response={201: IssuedOut, **ERRORS})
+@router.post("", auth=scoped(Scope.PARTNER_KEYS), response={201: IssuedOut, **ERRORS})
 def issue(request, payload: IssueIn):
     """Issue a batch of keys. The response is the only time the codes ever leave the system."""
     issued = issue_keys(
@@ -59,7 +60,7 @@ class ListFilters(Schema):
     limit: int = NinjaField(50, ge=1, le=200)
 
 
-@router.get("", response={200: KeyPageOut, **ERRORS})
+@router.get("", auth=scoped(Scope.PARTNER_KEYS, Scope.READ), response={200: KeyPageOut, **ERRORS})
 def list_keys(request, filters: Query[ListFilters]):
     """Your keys, newest first, by keyset pagination: pass `next_cursor` back as `cursor`."""
     partner = partner_of(request)
@@ -82,7 +83,7 @@ def list_keys(request, filters: Query[ListFilters]):
     }
 
 
-@router.post("/lookup", response={200: KeyItemOut, **ERRORS})
+@router.post("/lookup", auth=scoped(Scope.PARTNER_KEYS, Scope.READ), response={200: KeyItemOut, **ERRORS})
 def lookup(request, payload: LookupIn):
     """Find one of your keys by its full code (the code is hashed, never stored or logged)."""
     partner = partner_of(request)
@@ -93,7 +94,7 @@ def lookup(request, payload: LookupIn):
     return key_item_dict(key)
 
 
-@router.post("/{int:key_id}/revoke", response={200: KeyItemOut, **ERRORS})
+@router.post("/{int:key_id}/revoke", auth=scoped(Scope.PARTNER_KEYS), response={200: KeyItemOut, **ERRORS})
 def revoke(request, key_id: int, payload: RevokeIn):
     """Withdraw a key that has not been activated. An activated key cannot be revoked."""
     key = get_key_for_partner(partner_of(request), key_id)

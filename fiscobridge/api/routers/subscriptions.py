@@ -1,6 +1,7 @@
 from ninja import Router
 
-from fiscobridge.api.auth import customer_account
+from fiscobridge.accounts.scopes import Scope
+from fiscobridge.api.auth import customer_account, scoped
 from fiscobridge.api.presenters import subscription_dict
 from fiscobridge.api.schemas import ErrorOut, SubscriptionsOut
 from fiscobridge.seats import int_seats, pos_seats
@@ -9,7 +10,7 @@ from fiscobridge.subscriptions.models import Product, Subscription
 router = Router(tags=["Subscriptions"])
 
 
-@router.get("", response={200: SubscriptionsOut, 401: ErrorOut, 403: ErrorOut})
+@router.get("", auth=scoped(Scope.READ), response={200: SubscriptionsOut, 401: ErrorOut, 403: ErrorOut})
 def list_subscriptions(request):
     """Seats per product (and Integrations tier) and every subscription of your account."""
     account = customer_account(request)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_partner_require_two_factor'),
+        ('accounts', '0003_api_token_scopes'),
     ]
 
     operations = [
