@@ -1,4 +1,5 @@
-"""The `fiscobridge` command: serve, demo data, tenants, tokens, key batches, reminders, Django management."""
+"""The `fiscobridge` command: serve, the release step (migrate), worker, demo data, tenants, tokens, key batches,
+reminders, Django management."""
 
 import argparse
 import csv
@@ -20,30 +21,46 @@ class CommandError(Exception):
     """A clear message for the user; exit status 1."""
 
 
+def _collect_static() -> None:
+    # Production stores static files under hashed names (settings.STORAGES): pages cannot render
+    # before the manifest exists, so every start-up and every release writes it.
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+def _cmd_migrate(args) -> int:
+    """The release step: run once per release, before the new code serves (deploy/README.md)."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0 if args.quiet else 1)
+    _collect_static()
+    print(f"Release step done: database migrated, static files collected in {settings.STATIC_ROOT}", flush=True)
+    return 0
+
+
+def gunicorn_argv(*, bind: str, workers: int | str, threads: int = 1) -> list[str]:
+    """gunicorn with our configuration (timeouts, access-log format, JSON error pages, worker
+    class: fiscobridge/gunicorn_conf.py). `serve` runs it; the tests start real servers with it."""
+    argv = [sys.executable, "-m", "gunicorn", "fiscobridge.wsgi:application"]
+    argv += ["--config", "python:fiscobridge.gunicorn_conf", "--bind", bind, "--workers", str(workers)]
+    return argv + (["--threads", str(threads)] if threads > 1 else [])
+
+
 def _cmd_serve(args) -> int:
     from django.core.management import call_command
 
     call_command("check")  # production guard rails (core/checks.py): one clear line each, then exit
-    call_command("migrate", interactive=False, verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
+    # Several replicas starting at once must not race on migrations: in production they start
+    # with --no-migrate after one `fiscobridge migrate`. The default keeps `make run` one command.
+    if args.migrate:
+        call_command("migrate", interactive=False, verbosity=0)
+    _collect_static()
     workers = str(args.workers or int(os.environ.get("WEB_CONCURRENCY", "0") or 0) or (os.cpu_count() or 1) * 2 + 1)
     threads = args.threads or int(os.environ.get("WEB_THREADS", "0") or 0) or 1
-    # Timeout, access-log format, JSON error pages and worker class: fiscobridge/gunicorn_conf.py.
-    os.environ["WEB_THREADS"] = str(threads)
-    argv = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "fiscobridge.wsgi:application",
-        "--config",
-        "python:fiscobridge.gunicorn_conf",
-        "--bind",
-        f"{args.host}:{args.port}",
-        "--workers",
-        workers,
-    ]
-    if threads > 1:
-        argv += ["--threads", str(threads)]
+    os.environ["WEB_THREADS"] = str(threads)  # gunicorn_conf picks the threaded worker class from it
+    argv = gunicorn_argv(bind=f"{args.host}:{args.port}", workers=workers, threads=threads)
     print(
         f"Serving FiscoBridge Licensing on http://{args.host}:{args.port} with {workers} gunicorn workers", flush=True
     )
@@ -275,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="apply migrations and serve the portal with gunicorn")
+    serve.add_argument(
+        "--no-migrate",
+        dest="migrate",
+        action="store_false",
+        help="do not apply migrations (production: `fiscobridge migrate` ran once for the release)",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_positive_int, default=8000)
     serve.add_argument("--workers", type=_positive_int, default=None, help="gunicorn workers (default: 2 × cores + 1)")
@@ -282,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=_positive_int, default=None, help="threads per worker (default 1: sync workers)"
     )
     serve.set_defaults(run=_cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="the release step: apply migrations and collect static files, then exit")
+    migrate.add_argument("--quiet", action="store_true", help="do not list the migrations applied")
+    migrate.set_defaults(run=_cmd_migrate)
 
     demo = sub.add_parser("demo", help="create demo partner, customer, staff and keys; print the logins")
     demo.set_defaults(run=_cmd_demo)

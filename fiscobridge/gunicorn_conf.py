@@ -10,8 +10,10 @@ What gunicorn answers by itself, before or instead of the app, must keep the app
   redaction filter (core/redact.py) as well;
 - a worker timeout above the slowest legitimate request: certificate parsing is bounded at
   2 × CERTIFICATE_PARSE_SECONDS, issuing 10,000 keys takes a few seconds.
-Environment: GUNICORN_TIMEOUT (seconds, default 60), WEB_THREADS (> 1: threaded workers),
-FORWARDED_ALLOW_IPS (default 127.0.0.1), LOG_LEVEL (the app's, also gunicorn's).
+Environment (README's configuration table, deploy/README.md): GUNICORN_TIMEOUT (seconds, default
+60), GUNICORN_GRACEFUL_TIMEOUT (30), GUNICORN_MAX_REQUESTS (1000) and GUNICORN_MAX_REQUESTS_JITTER
+(100), GUNICORN_KEEPALIVE (5), WEB_THREADS (> 1: threaded workers), FORWARDED_ALLOW_IPS (default
+127.0.0.1), LOG_LEVEL (the app's, also gunicorn's).
 """
 
 import json
@@ -23,8 +25,34 @@ from gunicorn.workers.sync import SyncWorker
 
 from fiscobridge.core.redact import RedactSecrets
 
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60") or 60)
-graceful_timeout = 30
+
+def _seconds_or_count(name: str, default: int) -> int:
+    """A whole number >= 0 from the environment; anything else stops gunicorn with one clear line."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise SystemExit(f"error: {name} must be a whole number of at least 0, not {text!r}")
+    return value
+
+
+timeout = _seconds_or_count("GUNICORN_TIMEOUT", 60) or 60
+# On SIGTERM (a deploy, `systemctl stop`) workers finish the requests in hand for this long;
+# keep it below the stop timeout of the service manager (systemd TimeoutStopSec, compose
+# stop_grace_period) so the manager never kills a worker mid-request.
+graceful_timeout = _seconds_or_count("GUNICORN_GRACEFUL_TIMEOUT", 30)
+# Each worker is replaced after about this many requests (0: never), so slow growth of a
+# process's memory (fragmentation, caches) is bounded; the jitter staggers the restarts so the
+# workers of one server are not all replaced at the same moment.
+max_requests = _seconds_or_count("GUNICORN_MAX_REQUESTS", 1000)
+max_requests_jitter = _seconds_or_count("GUNICORN_MAX_REQUESTS_JITTER", 100)
+# Seconds an idle keep-alive connection stays open. Only threaded workers (WEB_THREADS > 1) keep
+# connections alive; sync workers close after each response, which suits a proxy in front.
+keepalive = _seconds_or_count("GUNICORN_KEEPALIVE", 5)
 limit_request_line = 0
 accesslog = "-"
 loglevel = (os.environ.get("LOG_LEVEL") or "info").lower()

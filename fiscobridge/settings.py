@@ -180,10 +180,20 @@ STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on a missing root before collectstatic
 STATICFILES_DIRS = [BASE_DIR / "static"]
-WHITENOISE_USE_FINDERS = True
+# Development and tests serve straight from the source folders (no collectstatic needed, an
+# edited file shows at once); production serves only what `collectstatic` wrote.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+# Production: names carry a hash of the content (css/fiscobridge.3f2a….css), so browsers and
+# proxies may cache them forever and a release never mixes old and new files. The manifest is
+# written by `collectstatic`, which `fiscobridge migrate` and `fiscobridge serve` run. Development
+# and tests keep plain names: no manifest to keep fresh, and a missing file is not a 500.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "whitenoise.storage.CompressedStaticFilesStorage"
+    },
 }
 
 SESSION_COOKIE_HTTPONLY = True

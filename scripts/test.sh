@@ -40,11 +40,19 @@ if (( workers > 1 )); then
   extra+=(-n "$workers" --dist worksteal)
 fi
 
-# Browser tests drive Debian's Chromium (Playwright's own download cannot work here).
+# Browser tests drive Debian's Chromium (Playwright's own download cannot work here); the deploy
+# kit's tests (tests/test_deploy_files.py) check the nginx site file with Debian's nginx, the
+# systemd units with systemd-analyze and make a throwaway certificate with openssl. Whatever is
+# missing is installed in one apt-get run (the tests start their own nginx on free ports).
 chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
-if [[ ! -x "$chromium" ]] && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
-  echo "Installing Debian's chromium for the browser tests…"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || true
+apt_packages=()
+[[ -x "$chromium" ]] || apt_packages+=(chromium)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || apt_packages+=(nginx)
+command -v systemd-analyze >/dev/null || apt_packages+=(systemd)
+command -v openssl >/dev/null || apt_packages+=(openssl)
+if (( ${#apt_packages[@]} )) && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+  echo "Installing Debian's ${apt_packages[*]} for the browser and deploy tests…"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}" >/dev/null) || true
 fi
 if [[ ! -x "$chromium" ]]; then
   if [[ "${CI:-}" == "true" ]]; then

@@ -4,13 +4,14 @@
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 from django.db import connection
+
+from fiscobridge.cli import gunicorn_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,18 +44,7 @@ class AppServer:
             "DATABASE_CONN_MAX_AGE": "0",
             **(env or {}),
         }
-        self.argv = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "fiscobridge.wsgi:application",
-            "--config",
-            "python:fiscobridge.gunicorn_conf",
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--workers",
-            str(workers),
-        ]
+        self.argv = gunicorn_argv(bind=f"127.0.0.1:{self.port}", workers=workers)
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> "AppServer":

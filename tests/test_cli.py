@@ -614,3 +614,119 @@ def test_serve_applies_migrations_to_its_own_database(served):
     assert failed.value.code == 401
     assert json.loads(failed.value.read())["error"]["code"] == "unauthenticated"
     assert (tmp_path / "serve.sqlite3").stat().st_size > 0
+
+
+# --- the release step and serve --no-migrate ---------------------------------------------------
+
+
+class _Exec(Exception):
+    """Stands in for os.execv: `serve` would become gunicorn here."""
+
+
+@pytest.fixture
+def management_calls(monkeypatch):
+    """Records the management commands `serve`/`migrate` run instead of running them, and stops
+    `serve` where it would exec gunicorn; yields (commands, gunicorn argv)."""
+    import django.core.management
+
+    commands, execs = [], []
+    monkeypatch.setattr(django.core.management, "call_command", lambda name, **options: commands.append(name))
+
+    def fake_execv(path, argv):
+        execs.append(argv)
+        raise _Exec
+
+    monkeypatch.setattr(os, "execv", fake_execv)
+    monkeypatch.delenv("WEB_THREADS", raising=False)
+    return commands, execs
+
+
+def test_serve_by_default_migrates_then_collects_static_then_runs_gunicorn(management_calls, capsys):
+    commands, execs = management_calls
+    with pytest.raises(_Exec):
+        main(["serve", "--workers", "1"])
+    assert commands == ["check", "migrate", "collectstatic"]  # the production guard rails first
+    [argv] = execs
+    assert argv[2:5] == ["gunicorn", "fiscobridge.wsgi:application", "--config"]
+
+
+def test_serve_no_migrate_collects_static_but_never_migrates(management_calls, capsys):
+    commands, execs = management_calls
+    with pytest.raises(_Exec):
+        main(["serve", "--no-migrate", "--host", "0.0.0.0", "--port", "8155", "--workers", "2"])
+    assert commands == ["check", "collectstatic"]
+    [argv] = execs
+    assert argv[argv.index("--bind") + 1] == "0.0.0.0:8155" and argv[argv.index("--workers") + 1] == "2"
+
+
+def test_migrate_command_is_the_release_step(management_calls, capsys):
+    commands, execs = management_calls
+    status, out, _ = run(capsys, "migrate")
+    assert status == 0 and commands == ["migrate", "collectstatic"] and execs == []
+    assert "Release step done" in out
+
+
+def test_migrate_command_applies_migrations_and_collects_static_files(transactional_db, capsys, settings, tmp_path):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    settings.STATIC_ROOT = tmp_path / "static"
+    status, out, _ = run(capsys, "migrate", "--quiet")
+    assert status == 0 and f"static files collected in {settings.STATIC_ROOT}" in out
+    assert (tmp_path / "static" / "css" / "fiscobridge.css").is_file()
+    executor = MigrationExecutor(connection)
+    assert executor.migration_plan(executor.loader.graph.leaf_nodes()) == []
+
+
+# --- gunicorn settings (fiscobridge/gunicorn_conf.py) ------------------------------------------
+
+GUNICORN_ENV = (
+    "GUNICORN_TIMEOUT",
+    "GUNICORN_GRACEFUL_TIMEOUT",
+    "GUNICORN_MAX_REQUESTS",
+    "GUNICORN_MAX_REQUESTS_JITTER",
+    "GUNICORN_KEEPALIVE",
+)
+
+
+def gunicorn_settings(monkeypatch, **env):
+    """gunicorn's Config after loading our config module, as `gunicorn --config` does."""
+    import runpy
+
+    from gunicorn.config import Config
+
+    for name in GUNICORN_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    config = Config()
+    for name, value in runpy.run_module("fiscobridge.gunicorn_conf").items():
+        if name in config.settings:
+            config.set(name, value)  # gunicorn validates each value here
+    return config
+
+
+def test_gunicorn_defaults(monkeypatch):
+    config = gunicorn_settings(monkeypatch)
+    assert (config.timeout, config.graceful_timeout, config.keepalive) == (60, 30, 5)
+    assert (config.max_requests, config.max_requests_jitter) == (1000, 100)
+
+
+def test_gunicorn_settings_come_from_the_environment(monkeypatch):
+    config = gunicorn_settings(
+        monkeypatch,
+        GUNICORN_TIMEOUT="90",
+        GUNICORN_GRACEFUL_TIMEOUT="20",
+        GUNICORN_MAX_REQUESTS="0",
+        GUNICORN_MAX_REQUESTS_JITTER="7",
+        GUNICORN_KEEPALIVE="15",
+    )
+    assert (config.timeout, config.graceful_timeout, config.keepalive) == (90, 20, 15)
+    assert (config.max_requests, config.max_requests_jitter) == (0, 7)
+
+
+@pytest.mark.parametrize("value", ["ten", "-1", "1.5"])
+def test_gunicorn_refuses_a_setting_that_is_not_a_whole_number(monkeypatch, value):
+    with pytest.raises(SystemExit) as stopped:
+        gunicorn_settings(monkeypatch, GUNICORN_MAX_REQUESTS=value)
+    assert str(stopped.value) == f"error: GUNICORN_MAX_REQUESTS must be a whole number of at least 0, not {value!r}"
