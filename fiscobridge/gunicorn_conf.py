@@ -10,18 +10,37 @@ What gunicorn answers by itself, before or instead of the app, must keep the app
   redaction filter (core/redact.py) as well;
 - a worker timeout above the slowest legitimate request: certificate parsing is bounded at
   2 × CERTIFICATE_PARSE_SECONDS, issuing 10,000 keys takes a few seconds.
+Also, for docs/observability.md:
+- LOG_FORMAT=json makes gunicorn's own lines (errors, access) JSON objects too, so that every
+  line of the server's output parses;
+- metrics are summed over the workers (prometheus-client's multiprocess mode): each worker
+  writes its counters to files in PROMETHEUS_MULTIPROC_DIR (a private temporary directory when
+  not set), emptied when the server starts, so that a restart starts from zero as a single
+  process would, and told when a worker exits.
 Environment: GUNICORN_TIMEOUT (seconds, default 60), WEB_THREADS (> 1: threaded workers),
-FORWARDED_ALLOW_IPS (default 127.0.0.1), LOG_LEVEL (the app's, also gunicorn's).
+FORWARDED_ALLOW_IPS (default 127.0.0.1), LOG_LEVEL (the app's, also gunicorn's), LOG_FORMAT,
+PROMETHEUS_MULTIPROC_DIR.
 """
 
 import json
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
+from fiscobridge.core.json_log import JsonLineFormatter
 from fiscobridge.core.redact import RedactSecrets
+
+# Set before any worker imports prometheus-client, which picks its file-backed values from the
+# environment at import: the workers are forked from this process and inherit it.
+_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fiscobridge-metrics-")
+METRICS_DIR = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60") or 60)
 graceful_timeout = 30
@@ -55,13 +74,35 @@ def error_response(status: int, reason: str, message: str = "") -> bytes:
 
 
 def post_fork(server, worker):
-    """gunicorn's own loggers (access, errors) get the filter the app's logging has."""
+    """gunicorn's own loggers (access, errors) get the filter the app's logging has, and its
+    format when that is JSON."""
+    json_lines = os.environ.get("LOG_FORMAT") == "json"
     for log in (server.log.error_log, server.log.access_log):
         log.addFilter(RedactSecrets())
+        if json_lines:
+            for handler in log.handlers:
+                handler.setFormatter(JsonLineFormatter())
 
 
 def on_starting(server):
     post_fork(server, None)
+    # Files left by an earlier run would add its counts to this one's.
+    METRICS_DIR.mkdir(parents=True, exist_ok=True)
+    for leftover in METRICS_DIR.glob("*.db"):
+        leftover.unlink()
+
+
+def child_exit(server, worker):
+    """A worker is gone (exited, killed or recycled): its counters stay in the sums, its
+    live gauges (none today) are dropped."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, str(METRICS_DIR))
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)
 
 
 def _write_json_error(sock, status_int, reason, mesg):
