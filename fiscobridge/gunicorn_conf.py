@@ -32,7 +32,6 @@ from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
-from fiscobridge.core.json_log import JsonLineFormatter
 from fiscobridge.core.redact import RedactSecrets
 
 # Set before any worker imports prometheus-client, which picks its file-backed values from the
@@ -73,15 +72,32 @@ def error_response(status: int, reason: str, message: str = "") -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
+if os.environ.get("LOG_FORMAT") == "json":
+    # gunicorn's own lines as JSON objects too, from its very first one (the configuration it
+    # prints at DEBUG comes before any server hook runs); redacted like the app's.
+    _handler = {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]}
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "fiscobridge.core.json_log.JsonLineFormatter"}},
+        "filters": {"redact": {"()": "fiscobridge.core.redact.RedactSecrets"}},
+        "handlers": {
+            "errors": {**_handler, "stream": "ext://sys.stderr"},
+            "access": {**_handler, "stream": "ext://sys.stdout"},
+        },
+        "root": {"level": "INFO", "handlers": ["errors"]},
+        "loggers": {
+            # Not propagated: the workers' root logger is the app's, which would print them twice.
+            "gunicorn.error": {"level": loglevel.upper(), "handlers": ["errors"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+        },
+    }
+
+
 def post_fork(server, worker):
-    """gunicorn's own loggers (access, errors) get the filter the app's logging has, and its
-    format when that is JSON."""
-    json_lines = os.environ.get("LOG_FORMAT") == "json"
+    """gunicorn's own loggers (access, errors) get the filter the app's logging has."""
     for log in (server.log.error_log, server.log.access_log):
         log.addFilter(RedactSecrets())
-        if json_lines:
-            for handler in log.handlers:
-                handler.setFormatter(JsonLineFormatter())
 
 
 def on_starting(server):

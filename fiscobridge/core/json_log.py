@@ -12,15 +12,21 @@ text) and after Django's extras (`request`, whose repr holds the path and query 
 been turned into strings.
 """
 
+import re
+
 from pythonjsonlogger.json import JsonFormatter
 
 from fiscobridge.core.log_context import FIELDS
-from fiscobridge.core.redact import redact
+from fiscobridge.core.redact import REDACTED, redact
 
 _PLAIN = (str, int, float, bool, type(None))
 # Django's request loggers attach the request object: its repr is the raw path with the query
 # string, which the route and the access line already say without ids or queries.
 _DROPPED = {"request", "server_time"}
+
+
+# An extra or a nested value under such a name is dropped whole, whatever it looks like.
+_SECRET_NAME = re.compile(r"(?i)passw|secret|token|authorization|cookie|api_?key")
 
 
 def _clean(value):
@@ -29,7 +35,7 @@ def _clean(value):
     if isinstance(value, _PLAIN):
         return value
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): REDACTED if _SECRET_NAME.search(str(k)) else _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return redact(str(value))
@@ -47,5 +53,5 @@ class JsonLineFormatter(JsonFormatter):
         cleaned = {"time": time.isoformat(timespec="milliseconds")}
         for key, value in log_data.items():
             if key not in _DROPPED:
-                cleaned[key] = _clean(value)
+                cleaned[key] = REDACTED if _SECRET_NAME.search(key) else _clean(value)
         return cleaned

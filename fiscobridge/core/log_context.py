@@ -36,17 +36,15 @@ def accepted_id(incoming: str | None) -> str:
     return new_id()
 
 
-def bind(*, request_id: str, request=None, **fields) -> contextvars.Token:
-    """Start the context of one request (with its request object) or one task run."""
-    return _current.set({"request_id": request_id, "request": request, **fields})
-
-
-def reset(token: contextvars.Token) -> None:
-    _current.reset(token)
+def bind(*, request_id: str, request=None, **fields) -> None:
+    """Start the context of one request (with its request object) or one task run; it lasts
+    until `clear` or the next `bind` in this thread."""
+    _current.set({"request_id": request_id, "request": request, **fields})
 
 
 def clear() -> None:
-    """End a context bound without a token to reset (a task run, ended by a signal)."""
+    """End the context: the request's response was closed, or the task run finished (both
+    told by Django's or django-tasks' signals, which come after the last line of either)."""
     _current.set(None)
 
 

@@ -15,6 +15,8 @@ found it (tests/test_hot_paths.py pins the hot paths' statements).
 import logging
 import time
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 from fiscobridge.core import log_context, metrics
@@ -31,22 +33,28 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         request_id = log_context.accepted_id(request.headers.get(HEADER))
         request.request_id = request_id
-        token = log_context.bind(request_id=request_id, request=request)
-        try:
-            response = self.get_response(request)
-            seconds = time.perf_counter() - started
-            response[HEADER] = request_id
-            route = log_context.route_of(request)
-            metrics.observe_request(route=route, method=request.method, status=response.status_code, seconds=seconds)
-            duration_ms = round(seconds * 1000, 1)
-            logger.info(
-                "%s %s %s %sms",
-                request.method,
-                route or "(unmatched)",
-                response.status_code,
-                duration_ms,
-                extra={"method": request.method, "status": response.status_code, "duration_ms": duration_ms},
-            )
-            return response
-        finally:
-            log_context.reset(token)
+        # Unbound when the response is closed (below), not when this returns: Django logs a 4xx
+        # or 5xx answer ("Not Found: …") after the whole middleware chain, and that line belongs
+        # to the request too.
+        log_context.bind(request_id=request_id, request=request)
+        response = self.get_response(request)
+        seconds = time.perf_counter() - started
+        response[HEADER] = request_id
+        route = log_context.route_of(request)
+        metrics.observe_request(route=route, method=request.method, status=response.status_code, seconds=seconds)
+        duration_ms = round(seconds * 1000, 1)
+        logger.info(
+            "%s %s %s %sms",
+            request.method,
+            route or "(unmatched)",
+            response.status_code,
+            duration_ms,
+            extra={"method": request.method, "status": response.status_code, "duration_ms": duration_ms},
+        )
+        return response
+
+
+@receiver(request_finished, dispatch_uid="fiscobridge.web.request_log.unbind")
+def _unbind(sender, **kwargs) -> None:
+    """The server closed the response: the request is over, and so is its log context."""
+    log_context.clear()
