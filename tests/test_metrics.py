@@ -3,6 +3,7 @@ figures read from the database, labels that never hold an id, and sums over guni
 
 import os
 import re
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -266,3 +267,4 @@ def test_two_gunicorn_workers_are_summed_in_every_scrape():
         assert totals == {sent}, (totals, sent, per_worker)
         assert sum(per_worker.values()) - start == sent
     assert os.path.isdir(directory)  # a directory given by the operator is left in place
+    shutil.rmtree(directory)

@@ -1,9 +1,9 @@
 """What a log line is about: the request or task run in hand, carried by a contextvar.
 
-The request middleware (web/request_log.py) and the task worker (tasks/apps.py) bind an id for
-each request or task run; `LogContextFilter`, on every handler of the app's logging, copies it
-onto each record, so that any line written meanwhile, by any module, says which request it
-belongs to. For a request, who is calling (user, customer account, partner) and the URL
+The request middleware (web/request_log.py) and the task worker (tasks/run_context.py) bind an
+id for each request or task run; `LogContextFilter`, on every handler of the app's logging,
+copies it onto each record, so that any line written meanwhile, by any module, says which
+request it belongs to. For a request, who is calling (user, customer account, partner) and the URL
 pattern are read from the request object when the line is written, and only when they are
 already known: the filter never loads a user, a session or anything else from the database.
 """
