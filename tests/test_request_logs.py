@@ -133,6 +133,9 @@ def test_a_task_run_has_its_own_id(customer, issue, json_log):
     run_tasks()  # the activation's e-mails
     finished = [line for line in json_log() if line["logger"] == "django_tasks" and "SUCCESSFUL" in line["message"]]
     assert finished, json_log()
+    started = [line for line in json_log() if line["logger"] == "django_tasks" and "RUNNING" in line["message"]]
+    # The library's "started" line of each run carries the same id as its "finished" line.
+    assert sorted(line["request_id"] for line in started) == sorted(line["request_id"] for line in finished)
     ids = {line["request_id"] for line in finished}
     request_ids = {line["request_id"] for line in json_log() if line["logger"] == "fiscobridge.request"}
     assert all(NEW_ID.fullmatch(i or "") for i in ids) and not ids & request_ids

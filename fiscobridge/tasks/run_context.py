@@ -1,13 +1,14 @@
 """Each task run gets its own id in the logs, as a request does (core/log_context.py).
 
 Bound when the worker starts a task and dropped when it has finished, through django-tasks'
-own signals: the worker loop is the library's, and these are the hooks it offers. (The
-library's "started" line is written by a receiver connected before ours, so it is the one line
-of a run without the run's id; its "finished" line has it.)
+own signals: the worker loop is the library's, and these are the hooks it offers. Receivers run
+in the order they were connected, and the library's own "started" and "finished" log lines are
+receivers connected when it is imported; its "started" one is connected again after ours, so
+that both lines of a run carry the run's id.
 """
 
 from django.dispatch import receiver
-from django_tasks.signals import task_finished, task_started
+from django_tasks.signals import log_task_started, task_finished, task_started
 
 from fiscobridge.core import log_context
 
@@ -20,3 +21,7 @@ def bind_task_run(sender, task_result, **kwargs) -> None:
 @receiver(task_finished, dispatch_uid="fiscobridge.tasks.run_context.finished")
 def unbind_task_run(sender, task_result, **kwargs) -> None:
     log_context.clear()
+
+
+task_started.disconnect(log_task_started)
+task_started.connect(log_task_started)
