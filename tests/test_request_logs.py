@@ -6,9 +6,12 @@ tests/test_no_secrets_in_server_logs.py, in both formats.)"""
 import io
 import json
 import logging
+import os
 import re
+import subprocess
 import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,7 +20,7 @@ from django.test import Client
 from fiscobridge.core.json_log import JsonLineFormatter
 from fiscobridge.core.log_context import LogContextFilter
 from fiscobridge.core.redact import RedactSecrets
-from tests.app_server import AppServer
+from tests.app_server import AppServer, test_database_url
 from tests.factories import CERTIFICATES, PFX_PASSWORD, activate, new_pfx, post_json, run_tasks
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
@@ -198,3 +201,36 @@ def test_json_lines_on_a_real_server_at_debug(customer, reseller, issue):
     assert access[answers[4].headers["X-Request-Id"]]["partner_id"] == reseller.partner.pk
     assert access[answers[5].headers["X-Request-Id"]]["route"] is None
     assert not any(uid in str(line.get("route")) for line in lines)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_json_lines_from_a_real_worker(customer, issue):
+    [code] = issue()
+    assert activate(customer, code).status_code == 201  # its e-mail waits as a task
+    environment = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "DEBUG",
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "fiscobridge.cli", "worker", "--batch"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert all(set(line) >= FIELDS for line in lines), lines
+    # The worker also enqueues its due periodic jobs (lines outside any run), then runs everything.
+    runs = [line for line in lines if line["logger"] == "django_tasks" and "state=" in line["message"]]
+    assert {line["message"].split("state=")[-1] for line in runs} == {"RUNNING", "SUCCESSFUL"}, runs
+    ids = {}
+    for line in runs:
+        assert NEW_ID.fullmatch(line["request_id"]) and line["task_id"] in line["message"]
+        ids.setdefault(line["task_id"], set()).add(line["request_id"])
+    assert len(ids) > 1 and all(len(run_ids) == 1 for run_ids in ids.values())  # one id per run
+    assert len(set.union(*ids.values())) == len(ids)  # and each run its own
