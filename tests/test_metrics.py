@@ -6,14 +6,18 @@ import re
 import shutil
 import tempfile
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+import time_machine
 from django.test import Client
+from django_tasks_db.models import DBTaskResult
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from fiscobridge.core import clock
 from fiscobridge.keys.codes import generate_code
 from fiscobridge.pos.models import Certificate
 from tests.app_server import AppServer
@@ -171,6 +175,23 @@ def test_database_figures_count_tasks_certificates_and_seats(metrics_on, custome
     figures = samples(scrape_text())
     assert value(figures, "fiscobridge_certificates_active") == 0
     assert value(figures, "fiscobridge_seats_used", package="pos") == 0
+
+
+def test_the_oldest_due_task_age_counts_from_its_enqueueing_or_its_run_after(metrics_on, customer, issue):
+    age = "fiscobridge_tasks_oldest_queued_age_seconds"
+    assert value(samples(scrape_text()), age) == 0  # nothing waiting
+    with time_machine.travel("2027-03-01 12:00:00Z", tick=False) as travel:
+        [code] = issue()
+        assert activate(customer, code).status_code == 201  # its e-mail task, due at once
+        travel.shift(timedelta(minutes=10))
+        assert value(samples(scrape_text()), age) == 600
+        # A retry scheduled for later is not late yet, and one due since 15 minutes is.
+        retry = DBTaskResult.objects.get()
+        DBTaskResult.objects.filter(pk=retry.pk).update(run_after=clock.now() + timedelta(minutes=5))
+        assert value(samples(scrape_text()), age) == 0
+        DBTaskResult.objects.filter(pk=retry.pk).update(run_after=clock.now() - timedelta(minutes=15))
+        assert value(samples(scrape_text()), age) == 900
+        assert value(samples(scrape_text()), "fiscobridge_tasks_queued") == 1
 
 
 def test_labels_hold_url_patterns_never_ids(metrics_on, customer, reseller, issue):

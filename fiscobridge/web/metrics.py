@@ -38,8 +38,8 @@ FAILED_TASKS_WINDOW = timedelta(hours=1)
 
 
 class DatabaseFigures:
-    """A prometheus-client collector run at each scrape. Each figure is one aggregate query over
-    an indexed column (or a small table), never a query per tenant."""
+    """A prometheus-client collector run at each scrape: five aggregate queries in all, over
+    totals, never one per tenant (docs/observability.md says which indexes serve them)."""
 
     def collect(self):
         now = clock.now()
