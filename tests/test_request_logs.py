@@ -20,7 +20,8 @@ from django.test import Client
 from fiscobridge.core.json_log import JsonLineFormatter
 from fiscobridge.core.log_context import LogContextFilter
 from fiscobridge.core.redact import RedactSecrets
-from tests.app_server import AppServer, test_database_url
+from tests import app_server
+from tests.app_server import AppServer
 from tests.factories import CERTIFICATES, PFX_PASSWORD, activate, new_pfx, post_json, run_tasks
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
@@ -209,7 +210,7 @@ def test_json_lines_from_a_real_worker(customer, issue):
     assert activate(customer, code).status_code == 201  # its e-mail waits as a task
     environment = {
         **os.environ,
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": app_server.test_database_url(),  # imported by module: pytest would collect it
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "DEBUG",
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
