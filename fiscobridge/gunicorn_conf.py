@@ -10,20 +10,37 @@ What gunicorn answers by itself, before or instead of the app, must keep the app
   redaction filter (core/redact.py) as well;
 - a worker timeout above the slowest legitimate request: certificate parsing is bounded at
   2 × CERTIFICATE_PARSE_SECONDS, issuing 10,000 keys takes a few seconds.
+Also, for docs/observability.md:
+- LOG_FORMAT=json makes gunicorn's own lines (errors, access) JSON objects too, so that every
+  line of the server's output parses;
+- metrics are summed over the workers (prometheus-client's multiprocess mode): each worker
+  writes its counters to files in PROMETHEUS_MULTIPROC_DIR (a private temporary directory when
+  not set), emptied when the server starts, so that a restart starts from zero as a single
+  process would, and told when a worker exits.
 Environment (README's configuration table, deploy/README.md): GUNICORN_TIMEOUT (seconds, default
 60), GUNICORN_GRACEFUL_TIMEOUT (30), GUNICORN_MAX_REQUESTS (1000) and GUNICORN_MAX_REQUESTS_JITTER
 (100), GUNICORN_KEEPALIVE (5), WEB_THREADS (> 1: threaded workers), FORWARDED_ALLOW_IPS (default
-127.0.0.1), LOG_LEVEL (the app's, also gunicorn's).
+127.0.0.1), LOG_LEVEL (the app's, also gunicorn's), LOG_FORMAT, PROMETHEUS_MULTIPROC_DIR.
 """
 
 import json
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
 from fiscobridge.core.redact import RedactSecrets
+
+# Set before any worker imports prometheus-client, which picks its file-backed values from the
+# environment at import: the workers are forked from this process and inherit it.
+_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fiscobridge-metrics-")
+METRICS_DIR = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 
 def _seconds_or_count(name: str, default: int) -> int:
@@ -82,6 +99,28 @@ def error_response(status: int, reason: str, message: str = "") -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
+if os.environ.get("LOG_FORMAT") == "json":
+    # gunicorn's own lines as JSON objects too, from its very first one (the configuration it
+    # prints at DEBUG comes before any server hook runs); redacted like the app's.
+    _handler = {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]}
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "fiscobridge.core.json_log.JsonLineFormatter"}},
+        "filters": {"redact": {"()": "fiscobridge.core.redact.RedactSecrets"}},
+        "handlers": {
+            "errors": {**_handler, "stream": "ext://sys.stderr"},
+            "access": {**_handler, "stream": "ext://sys.stdout"},
+        },
+        "root": {"level": "INFO", "handlers": ["errors"]},
+        "loggers": {
+            # Not propagated: the workers' root logger is the app's, which would print them twice.
+            "gunicorn.error": {"level": loglevel.upper(), "handlers": ["errors"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+        },
+    }
+
+
 def post_fork(server, worker):
     """gunicorn's own loggers (access, errors) get the filter the app's logging has."""
     for log in (server.log.error_log, server.log.access_log):
@@ -90,6 +129,23 @@ def post_fork(server, worker):
 
 def on_starting(server):
     post_fork(server, None)
+    # Files left by an earlier run would add its counts to this one's.
+    METRICS_DIR.mkdir(parents=True, exist_ok=True)
+    for leftover in METRICS_DIR.glob("*.db"):
+        leftover.unlink()
+
+
+def child_exit(server, worker):
+    """A worker is gone (exited, killed or recycled): its counters stay in the sums, its
+    live gauges (none today) are dropped."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, str(METRICS_DIR))
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)
 
 
 def _write_json_error(sock, status_int, reason, mesg):

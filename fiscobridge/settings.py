@@ -88,6 +88,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id for every log line, the app's access line and the latency metric,
+    # around everything else (web/request_log.py).
+    "fiscobridge.web.request_log.RequestLogMiddleware",
     "fiscobridge.api.middleware.ApiErrorBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -293,13 +296,27 @@ REQUEST_MAX_URL_BYTES = env.int("REQUEST_MAX_URL_BYTES", default=8 * 1024)
 IDEMPOTENCY_KEEP_HOURS = env.int("IDEMPOTENCY_KEEP_HOURS", default=24)
 IDEMPOTENCY_STALE_SECONDS = env.int("IDEMPOTENCY_STALE_SECONDS", default=120)
 
+# --- Logs (docs/observability.md): `plain` lines, or `json`, one object per line with the
+# request's id, who is calling and the URL pattern (core/json_log.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise environ.ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Whatever still looks like a key, a token or a password is rewritten (core/redact.py).
-    "filters": {"redact": {"()": "fiscobridge.core.redact.RedactSecrets"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "fiscobridge.core.json_log.JsonLineFormatter"},
+    },
+    "filters": {
+        # The request (or task run) a line belongs to (core/log_context.py).
+        "context": {"()": "fiscobridge.core.log_context.LogContextFilter"},
+        # Whatever still looks like a key, a token or a password is rewritten (core/redact.py).
+        "redact": {"()": "fiscobridge.core.redact.RedactSecrets"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context", "redact"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
@@ -379,3 +396,9 @@ STRIPE_PRICE_INT_SCALE_YEARLY = env.str("STRIPE_PRICE_INT_SCALE_YEARLY", default
 STRIPE_PAST_DUE_GRACE_DAYS = env.int("STRIPE_PAST_DUE_GRACE_DAYS", default=7)
 # The portal's address as browsers reach it: Stripe sends customers back to it after Checkout.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# --- Metrics (docs/observability.md): GET /metrics with `Authorization: Bearer <METRICS_TOKEN>`;
+# without a token the endpoint is off (404). Under gunicorn, `fiscobridge serve` keeps each
+# worker's figures in PROMETHEUS_MULTIPROC_DIR so that a scrape sums them (gunicorn_conf.py).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from fiscobridge.api.api import api
 from fiscobridge.web import two_factor
+from fiscobridge.web.metrics import metrics_view
 from fiscobridge.web.password_reset import ThrottledPasswordResetView
 
 urlpatterns = [
@@ -10,6 +11,7 @@ urlpatterns = [
     path("admin/login/", two_factor.LoginView.as_view(redirect_authenticated_user=False), name="admin_login"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("metrics", metrics_view, name="metrics"),
     path("billing/", include("fiscobridge.billing.urls")),
     path("login/", two_factor.LoginView.as_view(), name="login"),
     path("login/verify/", two_factor.login_verify, name="login_verify"),

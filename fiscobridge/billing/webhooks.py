@@ -22,7 +22,7 @@ from fiscobridge.billing.sync import (
     stripe_customer_for,
     sync_stripe_subscription,
 )
-from fiscobridge.core import clock
+from fiscobridge.core import clock, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +130,8 @@ def handle_webhook(*, payload: bytes, signature: str | None) -> StripeEvent:
     except Exception as error:
         message = f"{getattr(error, 'code', type(error).__name__)}: {error}"[:2000]
         logger.warning("stripe event %s (%s) failed: %s", record.event_id, record.type, message)
+        # The type is a label only when it is one we handle: the set stays bounded.
+        metrics.STRIPE_EVENTS_FAILED.labels(type=record.type if record.type in HANDLERS else "other").inc()
         StripeEvent.objects.filter(pk=record.pk).update(
             status=EventStatus.FAILED,
             error=message,

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db.models import F
 
 from fiscobridge.audit.services import record_event
-from fiscobridge.core import clock
+from fiscobridge.core import clock, metrics
 from fiscobridge.keys import hot_sql
 from fiscobridge.keys.errors import TooManyAttempts
 from fiscobridge.keys.models import FailureCounter, LockScope
@@ -150,6 +150,7 @@ def _blocked_until(counter, rule: ScopeRule, recent: list[datetime], moment: dat
 
 
 def _record_lock(requester: Requester, scope: str, until: datetime) -> None:
+    metrics.REDEEM_LOCKOUTS.labels(scope=scope).inc()
     record_event(
         action="redeem.locked_out",
         actor=requester.user,

@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from fiscobridge.audit.actions import redemption_action
 from fiscobridge.audit.models import Event
 from fiscobridge.audit.services import event_fields
-from fiscobridge.core import clock
+from fiscobridge.core import clock, metrics
 from fiscobridge.core.crypto import keyed_hash
 from fiscobridge.core.errors import DomainError
 from fiscobridge.core.hot_sql import insert_sql
@@ -138,7 +138,19 @@ def _record_attempt(
 
 
 def _attempt(requester: Requester, action: str, raw: str, run):
-    """Run one validate/activate and record it, whatever its outcome."""
+    """Run one validate/activate and record it, whatever its outcome; then count the outcome in
+    the metrics (in process: no statement added to the hot path)."""
+    try:
+        result = _recorded_attempt(requester, action, raw, run)
+    except DomainError as error:
+        metrics.REDEMPTION_FAILURES.labels(action=action, code=error.code).inc()
+        raise
+    if action == "activate":
+        metrics.KEY_ACTIVATIONS.labels(product=result.product).inc()
+    return result
+
+
+def _recorded_attempt(requester: Requester, action: str, raw: str, run):
     raw = raw if isinstance(raw, str) else ""
     try:
         return run()
