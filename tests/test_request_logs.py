@@ -210,7 +210,7 @@ def test_json_lines_from_a_real_worker(customer, issue):
     assert activate(customer, code).status_code == 201  # its e-mail waits as a task
     environment = {
         **os.environ,
-        "DATABASE_URL": app_server.test_database_url(),  # imported by module: pytest would collect it
+        "DATABASE_URL": app_server.current_database_url(),
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "DEBUG",
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
