@@ -4,7 +4,9 @@ import argparse
 import csv
 import os
 import sys
-from datetime import datetime
+from datetime import date, datetime
+
+from fiscobridge.core.localtime import DEFAULT_TIME_ZONE
 
 CLI_MAX_KEYS = 1_000_000
 
@@ -54,7 +56,7 @@ def _cmd_serve(args) -> int:
 def _cmd_demo(args) -> int:
     from fiscobridge.demo import load_demo
 
-    report = load_demo()
+    report = load_demo(time_zone=args.time_zone)
     print("FiscoBridge demo data is ready.\n")
     print("Logins (e-mail / password):")
     for role, email, password in report.logins:
@@ -73,8 +75,11 @@ def _cmd_demo(args) -> int:
 def _cmd_create_partner(args) -> int:
     from fiscobridge.accounts.services import create_partner
 
-    user = create_partner(name=args.name, email=args.email, password=args.password)
-    print(f"Created partner {user.partner.name!r} (id {user.partner.pk}) with user {user.email}")
+    user = create_partner(name=args.name, email=args.email, password=args.password, time_zone=args.time_zone)
+    print(
+        f"Created partner {user.partner.name!r} (id {user.partner.pk}, time zone {user.partner.time_zone})"
+        f" with user {user.email}"
+    )
     print("Its users set up two-factor sign-in (an authenticator app) at their first sign-in.")
     return 0
 
@@ -82,8 +87,11 @@ def _cmd_create_partner(args) -> int:
 def _cmd_create_account(args) -> int:
     from fiscobridge.accounts.services import create_account
 
-    user = create_account(name=args.name, email=args.email, password=args.password)
-    print(f"Created customer account {user.account.name!r} (id {user.account.pk}) with user {user.email}")
+    user = create_account(name=args.name, email=args.email, password=args.password, time_zone=args.time_zone)
+    print(
+        f"Created customer account {user.account.name!r} (id {user.account.pk}, time zone {user.account.time_zone})"
+        f" with user {user.email}"
+    )
     return 0
 
 
@@ -107,7 +115,7 @@ def _cmd_create_token(args) -> int:
     return 0
 
 
-def _redeem_by(text: str | None) -> datetime | None:
+def _redeem_by(text: str | None) -> date | datetime | None:
     if not text:
         return None
     from fiscobridge.core.clock import parse_deadline
@@ -116,7 +124,7 @@ def _redeem_by(text: str | None) -> datetime | None:
         return parse_deadline(text)
     except ValueError:
         raise CommandError(
-            "--redeem-by must be a date like 2027-12-31 (usable through that day) "
+            "--redeem-by must be a date like 2027-12-31 (usable through that day in the partner's time zone) "
             "or a date-time like 2027-12-31T18:00:00Z"
         ) from None
 
@@ -130,6 +138,7 @@ def _cmd_issue_keys(args) -> int:
         TimeRemainingColumn,
     )
 
+    from fiscobridge.core.localtime import iso_local
     from fiscobridge.keys.issuance import issue_keys
 
     user = _user(args.partner_email)
@@ -189,7 +198,7 @@ def _cmd_issue_keys(args) -> int:
                 batch.months,
                 batch.reference,
                 batch.pk,
-                batch.redeem_by.isoformat() if batch.redeem_by else "",
+                iso_local(batch.redeem_by, user.partner.time_zone),
             ]
         )
     if out is not None:
@@ -284,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_cmd_serve)
 
     demo = sub.add_parser("demo", help="create demo partner, customer, staff and keys; print the logins")
+    demo.add_argument(
+        "--time-zone",
+        default=DEFAULT_TIME_ZONE,
+        help=f"IANA zone of the demo partner and customer when first made (default {DEFAULT_TIME_ZONE})",
+    )
     demo.set_defaults(run=_cmd_demo)
 
     for name, run, what in (
@@ -294,6 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--name", required=True)
         cmd.add_argument("--email", required=True)
         cmd.add_argument("--password", required=True)
+        cmd.add_argument(
+            "--time-zone",
+            default=DEFAULT_TIME_ZONE,
+            help=f"IANA zone its pages, e-mails and exports are shown in (default {DEFAULT_TIME_ZONE})",
+        )
         cmd.set_defaults(run=run)
 
     token = sub.add_parser("create-token", help="create an API token; prints it alone on the last line")
@@ -315,7 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--months", required=True, type=_whole_number)
     issue.add_argument("--count", required=True, type=_whole_number)
     issue.add_argument("--reference")
-    issue.add_argument("--redeem-by", help="keys not redeemed by then become unusable (ISO date, UTC)")
+    issue.add_argument(
+        "--redeem-by",
+        help="keys not redeemed by then become unusable: an ISO date (through that day in the partner's "
+        "time zone) or date-time (UTC if no zone)",
+    )
     issue.add_argument("--out", metavar="FILE.csv", help="write the codes here (a new file, mode 600)")
     issue.add_argument("--quiet", action="store_true", help="no progress bar")
     issue.set_defaults(run=_cmd_issue_keys)
