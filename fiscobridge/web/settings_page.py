@@ -27,7 +27,6 @@ class TimeZoneForm(forms.Form):
 
     time_zone = forms.CharField(
         label="Time zone",
-        max_length=64,
         widget=forms.Select(choices=[]),
         help_text="Dates and times in the portal, e-mails and CSV exports are shown in this zone.",
     )
