@@ -289,3 +289,16 @@ def test_a_day_ends_at_the_next_local_midnight_even_across_daylight_saving():
     database_says = datetime(2020, 1, 12, tzinfo=FIJI).utcoffset() - datetime(2020, 1, 13, tzinfo=FIJI).utcoffset()
     assert length == timedelta(hours=24) + database_says == timedelta(hours=25)
     assert end.astimezone(UTC) == datetime(2020, 1, 12, 12, 0, tzinfo=UTC)
+
+
+def test_staff_see_one_tenants_page_in_that_tenants_zone(staff, customer, issue):
+    in_zone(customer, "Pacific/Apia")
+    with time_machine.travel(datetime(2026, 11, 30, 11, 0, tzinfo=UTC), tick=False):  # 1 Dec 00:00 in Apia
+        [code] = issue()
+        redeem(customer, code)
+    page = page_text(browser_for(staff).get(f"/admin/accounts/account/{customer.account.pk}/change/"))
+    assert "Pacific/Apia" in page
+    assert "Dec. 1, 2026, midnight" in page and "Nov. 30, 2026, 11 a.m." not in page  # the subscription's start
+    # Lists across tenants stay in UTC (no one zone fits them).
+    listing = page_text(browser_for(staff).get("/admin/subscriptions/subscription/"))
+    assert "Nov. 30, 2026, 11 a.m." in listing

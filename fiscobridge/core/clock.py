@@ -28,6 +28,9 @@ def parse_deadline(text: str) -> date | datetime:
     """
     text = text.strip()
     if len(text) == 10:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
+        if day == date.max:  # 9999-12-31 has no next midnight: as refused as any bad date
+            raise ValueError(f"{text} is past the last date this system can store")
+        return day
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

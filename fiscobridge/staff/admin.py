@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.password_validation import password_validators_help_text_html
 from django.db import transaction
+from django.utils import timezone
 from django.utils.html import format_html_join
 
 from fiscobridge.accounts.models import Account, Partner, User
@@ -20,7 +21,7 @@ from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.admin import ReadOnlyInline, changelist_link, count_of
 from fiscobridge.core.errors import DomainError
-from fiscobridge.core.localtime import DEFAULT_TIME_ZONE, time_zone_choices
+from fiscobridge.core.localtime import DEFAULT_TIME_ZONE, time_zone_choices, zone
 from fiscobridge.core.net import client_ip
 from fiscobridge.integrations.models import Connection, ConnectionStatus
 from fiscobridge.keys.models import ActivationKey, KeyBatch
@@ -130,6 +131,17 @@ class TenantAdmin(admin.ModelAdmin):
 
     def get_inlines(self, request, obj):
         return [] if obj is None else super().get_inlines(request, obj)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # One tenant's page shows its moments in that tenant's zone (a field on the same page),
+        # as its own users read them, so staff and customer speak of the same day. Rendered
+        # inside the override: a TemplateResponse would otherwise render after it ends.
+        tenant = self.get_object(request, object_id)
+        with timezone.override(zone(tenant.time_zone) if tenant is not None else None):
+            response = super().change_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()
+        return response
 
     def save_model(self, request, obj, form, change):
         # Saved by the service in the form's clean(); only the staff member is recorded here.
