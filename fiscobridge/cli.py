@@ -5,7 +5,9 @@ import argparse
 import csv
 import os
 import sys
-from datetime import datetime
+from datetime import date, datetime
+
+from fiscobridge.core.localtime import DEFAULT_TIME_ZONE
 
 CLI_MAX_KEYS = 1_000_000
 
@@ -71,7 +73,7 @@ def _cmd_serve(args) -> int:
 def _cmd_demo(args) -> int:
     from fiscobridge.demo import load_demo
 
-    report = load_demo()
+    report = load_demo(time_zone=args.time_zone)
     print("FiscoBridge demo data is ready.\n")
     print("Logins (e-mail / password):")
     for role, email, password in report.logins:
@@ -90,8 +92,11 @@ def _cmd_demo(args) -> int:
 def _cmd_create_partner(args) -> int:
     from fiscobridge.accounts.services import create_partner
 
-    user = create_partner(name=args.name, email=args.email, password=args.password)
-    print(f"Created partner {user.partner.name!r} (id {user.partner.pk}) with user {user.email}")
+    user = create_partner(name=args.name, email=args.email, password=args.password, time_zone=args.time_zone)
+    print(
+        f"Created partner {user.partner.name!r} (id {user.partner.pk}, time zone {user.partner.time_zone})"
+        f" with user {user.email}"
+    )
     print("Its users set up two-factor sign-in (an authenticator app) at their first sign-in.")
     return 0
 
@@ -99,8 +104,11 @@ def _cmd_create_partner(args) -> int:
 def _cmd_create_account(args) -> int:
     from fiscobridge.accounts.services import create_account
 
-    user = create_account(name=args.name, email=args.email, password=args.password)
-    print(f"Created customer account {user.account.name!r} (id {user.account.pk}) with user {user.email}")
+    user = create_account(name=args.name, email=args.email, password=args.password, time_zone=args.time_zone)
+    print(
+        f"Created customer account {user.account.name!r} (id {user.account.pk}, time zone {user.account.time_zone})"
+        f" with user {user.email}"
+    )
     return 0
 
 
@@ -124,7 +132,7 @@ def _cmd_create_token(args) -> int:
     return 0
 
 
-def _redeem_by(text: str | None) -> datetime | None:
+def _redeem_by(text: str | None) -> date | datetime | None:
     if not text:
         return None
     from fiscobridge.core.clock import parse_deadline
@@ -133,7 +141,7 @@ def _redeem_by(text: str | None) -> datetime | None:
         return parse_deadline(text)
     except ValueError:
         raise CommandError(
-            "--redeem-by must be a date like 2027-12-31 (usable through that day) "
+            "--redeem-by must be a date like 2027-12-31 (usable through that day in the partner's time zone) "
             "or a date-time like 2027-12-31T18:00:00Z"
         ) from None
 
@@ -147,6 +155,7 @@ def _cmd_issue_keys(args) -> int:
         TimeRemainingColumn,
     )
 
+    from fiscobridge.core.localtime import iso_local
     from fiscobridge.keys.issuance import issue_keys
 
     user = _user(args.partner_email)
@@ -206,7 +215,7 @@ def _cmd_issue_keys(args) -> int:
                 batch.months,
                 batch.reference,
                 batch.pk,
-                batch.redeem_by.isoformat() if batch.redeem_by else "",
+                iso_local(batch.redeem_by, user.partner.time_zone),
             ]
         )
     if out is not None:
@@ -311,6 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(run=_cmd_migrate)
 
     demo = sub.add_parser("demo", help="create demo partner, customer, staff and keys; print the logins")
+    demo.add_argument(
+        "--time-zone",
+        default=DEFAULT_TIME_ZONE,
+        help=f"IANA zone of the demo partner and customer when first made (default {DEFAULT_TIME_ZONE})",
+    )
     demo.set_defaults(run=_cmd_demo)
 
     for name, run, what in (
@@ -321,6 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--name", required=True)
         cmd.add_argument("--email", required=True)
         cmd.add_argument("--password", required=True)
+        cmd.add_argument(
+            "--time-zone",
+            default=DEFAULT_TIME_ZONE,
+            help=f"IANA zone its pages, e-mails and exports are shown in (default {DEFAULT_TIME_ZONE})",
+        )
         cmd.set_defaults(run=run)
 
     token = sub.add_parser("create-token", help="create an API token; prints it alone on the last line")
@@ -342,7 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--months", required=True, type=_whole_number)
     issue.add_argument("--count", required=True, type=_whole_number)
     issue.add_argument("--reference")
-    issue.add_argument("--redeem-by", help="keys not redeemed by then become unusable (ISO date, UTC)")
+    issue.add_argument(
+        "--redeem-by",
+        help="keys not redeemed by then become unusable: an ISO date (through that day in the partner's "
+        "time zone) or date-time (UTC if no zone)",
+    )
     issue.add_argument("--out", metavar="FILE.csv", help="write the codes here (a new file, mode 600)")
     issue.add_argument("--quiet", action="store_true", help="no progress bar")
     issue.set_defaults(run=_cmd_issue_keys)

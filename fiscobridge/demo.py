@@ -12,6 +12,7 @@ from django.db import transaction
 from fiscobridge.accounts.models import User
 from fiscobridge.accounts.services import create_account, create_api_token, create_partner, create_staff_user
 from fiscobridge.accounts.two_factor import set_partner_two_factor_requirement
+from fiscobridge.core.localtime import DEFAULT_TIME_ZONE
 from fiscobridge.keys.issuance import issue_keys
 from fiscobridge.keys.limits import Requester
 from fiscobridge.keys.redemption import activate_key
@@ -53,11 +54,17 @@ def _login(email: str, password: str, create) -> User:
 
 
 @transaction.atomic
-def load_demo() -> DemoReport:
+def load_demo(*, time_zone: str = DEFAULT_TIME_ZONE) -> DemoReport:
+    """The demo tenants (in `time_zone` when they are first made; later runs keep whatever zone
+    their users chose on the Settings page), staff, fresh keys and a token."""
     passwords = _passwords()
     _login(STAFF_EMAIL, passwords["staff"], create_staff_user)
-    reseller = _login(PARTNER_EMAIL, passwords["partner"], partial(create_partner, name="Demo Reseller"))
-    owner = _login(CUSTOMER_EMAIL, passwords["customer"], partial(create_account, name="Demo Shop"))
+    reseller = _login(
+        PARTNER_EMAIL, passwords["partner"], partial(create_partner, name="Demo Reseller", time_zone=time_zone)
+    )
+    owner = _login(
+        CUSTOMER_EMAIL, passwords["customer"], partial(create_account, name="Demo Shop", time_zone=time_zone)
+    )
     partner, account = reseller.partner, owner.account
     staff = User.objects.get(email=STAFF_EMAIL)
     if partner.require_two_factor:

@@ -109,6 +109,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    # The tenant's time zone for the page (after authentication and the two-factor step).
+    "fiscobridge.web.time_zone_middleware.TenantTimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "fiscobridge.urls"
@@ -125,7 +127,9 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "fiscobridge.web.context_processors.limits",
-            ]
+            ],
+            # `|moment` and `|day`: local time in every template without a {% load %}.
+            "builtins": ["fiscobridge.web.time_filters"],
         },
     }
 ]

@@ -248,12 +248,14 @@ def test_staff_add_a_partner_whose_first_user_can_log_in(staff):
         "/admin/accounts/partner/add/",
         {
             "name": "Reseller Three",
+            "time_zone": "Pacific/Apia",
             "email": "Boss@Reseller-Three.example",
             "password": NEW_PASSWORD,
         },
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     partner = Partner.objects.get(name="Reseller Three")
+    assert partner.time_zone == "Pacific/Apia"
     user = User.objects.get(partner=partner)
     assert user.email == "boss@reseller-three.example" and not user.is_staff
     assert Event.objects.filter(action="partner.created", partner=partner).exists()
@@ -269,11 +271,13 @@ def test_staff_add_a_customer_account_whose_first_user_can_log_in(staff):
         {
             "name": "Shop Three",
             "email": "owner@shop-three.example",
+            "time_zone": "Pacific/Efate",
             "password": NEW_PASSWORD,
         },
     )
     assert response.status_code == 302
     account = Account.objects.get(name="Shop Three")
+    assert account.time_zone == "Pacific/Efate"
     assert User.objects.get(account=account).email == "owner@shop-three.example"
     assert Event.objects.filter(action="account.created", account=account).exists()
     browser = Client()
@@ -290,6 +294,7 @@ def test_staff_add_a_customer_account_whose_first_user_can_log_in(staff):
         ({"password": "short"}, "too short"),
         ({"email": "not an e-mail"}, "valid email"),
         ({"name": ""}, "required"),
+        ({"time_zone": "Mars/Olympus_Mons"}, "not one of the available choices"),
     ],
 )
 def test_a_refused_tenant_leaves_nothing_behind(customer, staff, fields, error):
@@ -300,6 +305,7 @@ def test_a_refused_tenant_leaves_nothing_behind(customer, staff, fields, error):
         {
             "name": "Reseller Four",
             "email": "new@reseller-four.example",
+            "time_zone": "Pacific/Fiji",
             "password": NEW_PASSWORD,
             **fields,
         },

@@ -441,8 +441,9 @@ def test_issue_rejects_a_past_redeem_by_without_time_zone(reseller, before, rede
 @pytest.mark.parametrize("redeem_by", ["2099-12-31", "2099-12-31T23:59:59"])
 def test_issue_accepts_or_refuses_a_future_redeem_by_without_time_zone(reseller, redeem_by):
     response = post_json(reseller.client, PARTNER_KEYS, batch(redeem_by=redeem_by))
-    # Read as UTC; a bare date means "through that day" (docs/decisions.md).
-    expected = {"2099-12-31": "2100-01-01T00:00:00Z", "2099-12-31T23:59:59": "2099-12-31T23:59:59Z"}[redeem_by]
+    # A date-time without a zone is read as UTC; a bare date means "through that day" in the
+    # partner's zone (Pacific/Fiji, UTC+12, by default): its next local midnight, said in UTC.
+    expected = {"2099-12-31": "2099-12-31T12:00:00Z", "2099-12-31T23:59:59": "2099-12-31T23:59:59Z"}[redeem_by]
     assert response.status_code == 201
     assert response.json()["batch"]["redeem_by"] == expected
 

@@ -16,8 +16,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.http import HttpRequest
@@ -276,11 +277,57 @@ def test_issue_keys_integrations_with_tier_and_redeem_by(reseller, capsys):
 
 
 def test_issue_keys_date_only_redeem_by_keeps_keys_usable_through_that_day(reseller, capsys):
-    today = clock.now().date()
-    status, _, err = run(capsys, *issue_args(reseller.user.email, "--redeem-by", today.isoformat(), count="1"))
+    """Through that day in the partner's zone: the next local midnight (Pacific/Fiji by default)."""
+    fiji = ZoneInfo("Pacific/Fiji")
+    today = clock.now().astimezone(fiji).date()
+    status, out, err = run(capsys, *issue_args(reseller.user.email, "--redeem-by", today.isoformat(), count="1"))
     assert status == 0, err
     redeem_by = KeyBatch.objects.get().redeem_by
-    assert redeem_by.date() > today or (redeem_by.hour, redeem_by.minute) == (23, 59)
+    assert redeem_by == datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=fiji)
+    # The CSV says it in the partner's zone, with the offset.
+    assert read_csv(out)[0]["redeem_by"] == redeem_by.astimezone(fiji).isoformat(timespec="seconds")
+    assert read_csv(out)[0]["redeem_by"].endswith("T00:00:00+12:00")
+
+
+def test_create_tenants_in_a_chosen_time_zone(db, capsys):
+    status, out, _ = run(
+        capsys,
+        "create-partner",
+        "--name",
+        "Apia Resale",
+        "--email",
+        "a@apia.example",
+        "--password",
+        "correct horse battery",
+        "--time-zone",
+        "Pacific/Apia",
+    )
+    assert status == 0 and "time zone Pacific/Apia" in out
+    assert Partner.objects.get(name="Apia Resale").time_zone == "Pacific/Apia"
+    status, _, _ = run(
+        capsys,
+        "create-account",
+        "--name",
+        "Port Vila Shop",
+        "--email",
+        "s@vila.example",
+        "--password",
+        "correct horse battery",
+    )
+    assert status == 0 and Account.objects.get(name="Port Vila Shop").time_zone == "Pacific/Fiji"  # the default
+    status, _, err = run(
+        capsys,
+        "create-account",
+        "--name",
+        "Nowhere",
+        "--email",
+        "n@nowhere.example",
+        "--password",
+        "correct horse battery",
+        "--time-zone",
+        "Pacific/Nowhere",
+    )
+    assert status == 1 and "time zone" in err.lower() and not Account.objects.filter(name="Nowhere").exists()
 
 
 def test_issued_keys_from_cli_can_be_activated_by_a_customer(reseller, customer, capsys):

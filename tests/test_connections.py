@@ -8,6 +8,7 @@ import time_machine
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
+from fiscobridge.accounts.services import set_time_zone
 from fiscobridge.audit.models import Event
 from fiscobridge.core.errors import InvalidInput
 from fiscobridge.integrations.errors import ConnectionAlreadyRemoved, ConnectionNotFound, InvoiceLimitReached
@@ -195,17 +196,34 @@ def test_tier_quotas_come_from_settings(customer, subscribe, settings):
     assert error_of(report(customer, created["uid"], 1))["details"] == {"limit": 7, "used": 7}
 
 
-def test_a_new_utc_month_starts_a_fresh_count(customer):
-    with time_machine.travel("2027-01-31 23:59:00Z", tick=False) as traveller:
+def test_a_new_local_month_starts_a_fresh_count(customer):
+    """ "This month" is the account's local month (SPEC 8): the default zone, Pacific/Fiji, is
+    UTC+12 in 2027 (no daylight saving in the tz database), so February starts at 12:00 UTC on
+    31 January; midnight UTC on 1 February starts nothing."""
+    assert customer.account.time_zone == "Pacific/Fiji"
+    with time_machine.travel("2027-01-31 11:59:00Z", tick=False) as traveller:
         uid = create(customer, tier="trial").json()["uid"]
         assert report(customer, uid, 50).status_code == 200
         assert report(customer, uid, 1).status_code == 429
-        traveller.move_to("2027-02-01 00:00:00Z")
+        traveller.move_to("2027-01-31 12:00:00Z")  # 1 Feb 00:00 in Suva
         [item] = customer.client.get(CONNECTIONS).json()["items"]
         assert item["invoices_this_month"] == 0
         assert report(customer, uid, 50).json()["invoices_this_month"] == 50
+        traveller.move_to("2027-02-01 00:00:00Z")  # the UTC month's start: still February's count
+        assert report(customer, uid, 1).status_code == 429
     months = dict(ConnectionUsage.objects.values_list("month", "invoices"))
     assert {m.isoformat(): n for m, n in months.items()} == {"2027-01-01": 50, "2027-02-01": 50}
+
+
+def test_the_quota_month_follows_the_account_zone_at_utc_plus_13(customer):
+    set_time_zone(tenant=customer.account, time_zone="Pacific/Apia", actor=customer.user)
+    with time_machine.travel("2027-02-28 10:59:59Z", tick=False) as traveller:  # 28 Feb 23:59:59 in Apia
+        uid = create(customer, tier="trial").json()["uid"]
+        assert report(customer, uid, 50).status_code == 200
+        traveller.move_to("2027-02-28 11:00:00Z")  # 1 Mar 00:00 in Apia
+        assert report(customer, uid, 50).json()["invoices_this_month"] == 50
+    months = dict(ConnectionUsage.objects.values_list("month", "invoices"))
+    assert {m.isoformat(): n for m, n in months.items()} == {"2027-02-01": 50, "2027-03-01": 50}
 
 
 def test_usage_on_a_removed_connection_is_refused(customer, trial_connection):

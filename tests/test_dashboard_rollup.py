@@ -7,7 +7,8 @@ search gives the keys of the old single filter, page by page.
 """
 
 import importlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -15,7 +16,7 @@ from django.apps import apps
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
-from fiscobridge.accounts.services import create_account
+from fiscobridge.accounts.services import create_account, set_time_zone
 from fiscobridge.core import clock
 from fiscobridge.keys import queries, rollup
 from fiscobridge.keys.codes import VALUE, squash
@@ -35,12 +36,14 @@ def stock_from_keys(partner, at) -> dict:
 
 
 def days_from_keys(partner, at, days=90) -> list:
-    today = at.astimezone(UTC).date()
+    """Activations per local day of the partner (its time zone), counted from the keys themselves."""
+    zone = ZoneInfo(partner.time_zone)
+    today = at.astimezone(zone).date()
     first = today - timedelta(days=days - 1)
     rows = (
         ActivationKey.objects.for_partner(partner)
-        .filter(activated_at__gte=datetime(first.year, first.month, first.day, tzinfo=UTC))
-        .annotate(day=TruncDate("activated_at", tzinfo=UTC))
+        .filter(activated_at__gte=datetime(first.year, first.month, first.day, tzinfo=zone))
+        .annotate(day=TruncDate("activated_at", tzinfo=zone))
         .values("day")
         .annotate(n=Count("*"))
         .order_by()
@@ -141,21 +144,27 @@ def test_a_batch_past_its_redeem_by_shows_its_available_keys_as_expired(reseller
         assert_rollup_is_exact(reseller.partner, at=later)
 
 
-def test_activations_count_in_their_utc_hour_and_day(reseller, issue, customer):
+def test_activations_count_in_their_utc_hour_and_the_partners_local_day(reseller, issue, customer):
     codes = issue(quantity=3)
-    moments = ["2027-03-01T22:59:59Z", "2027-03-01T23:00:00Z", "2027-03-02T00:00:01Z"]
+    # The partner is in Pacific/Fiji (UTC+12 in 2027): local midnight of 2 March is 12:00 UTC on 1 March.
+    moments = ["2027-03-01T11:59:59Z", "2027-03-01T12:00:00Z", "2027-03-01T23:00:00Z"]
     for code, moment in zip(codes, moments, strict=True):
         with time_machine.travel(moment, tick=False):
             redeem(customer, code)
     hours = sorted((h.hour, h.activations) for h in ActivationHour.objects.filter(partner=reseller.partner))
     assert hours == [
-        (datetime(2027, 3, 1, 22, tzinfo=UTC), 1),
+        (datetime(2027, 3, 1, 11, tzinfo=UTC), 1),
+        (datetime(2027, 3, 1, 12, tzinfo=UTC), 1),
         (datetime(2027, 3, 1, 23, tzinfo=UTC), 1),
-        (datetime(2027, 3, 2, 0, tzinfo=UTC), 1),
     ]
     at = datetime(2027, 3, 2, 12, tzinfo=UTC)
     days = dict(activations_by_day(reseller.partner, at=at))
-    assert days[datetime(2027, 3, 1).date()] == 2 and days[datetime(2027, 3, 2).date()] == 1
+    assert days[date(2027, 3, 1)] == 1 and days[date(2027, 3, 2)] == 2
+    assert_rollup_is_exact(reseller.partner, at=at)
+    # In UTC the same three activations are one day's.
+    set_time_zone(tenant=reseller.partner, time_zone="UTC", actor=reseller.user)
+    days = dict(activations_by_day(reseller.partner, at=at))
+    assert days[date(2027, 3, 1)] == 3 and days[date(2027, 3, 2)] == 0
     assert_rollup_is_exact(reseller.partner, at=at)
     # Activations older than the chart's 90 days are kept, but not shown.
     assert sum(n for _, n in activations_by_day(reseller.partner, at=at + timedelta(days=120))) == 0

@@ -251,3 +251,20 @@ def test_dashboard_chart_and_api_tokens(page, live_server, reseller, issue, cust
     assert token not in page.content()
     page.get_by_role("button", name="Revoke token Back office").first.click()
     expect(page.get_by_text("Token “Back office” revoked.")).to_be_visible()
+
+
+def test_the_partner_settings_page_changes_the_zone_of_the_key_pages(page: Page, live_server, reseller, issue):
+    from fiscobridge.core.localtime import moment_text
+
+    [code] = issue()
+    key = key_of(code)
+    log_in(page, live_server, reseller)
+    page.goto(f"{live_server.url}/partner/keys/{key.pk}/")
+    expect(page.locator("main")).to_contain_text(moment_text(key.created_at, "Pacific/Fiji"))
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
+    page.get_by_label("Time zone").select_option("Pacific/Apia")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Time zone set to Pacific/Apia.")).to_be_visible()
+    page.goto(f"{live_server.url}/partner/keys/{key.pk}/")
+    expect(page.locator("main")).to_contain_text(moment_text(key.created_at, "Pacific/Apia"))
+    expect(page.locator("main")).to_contain_text("+13")

@@ -4,7 +4,8 @@ customers, staff and anonymous users."""
 import csv
 import io
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -284,7 +285,10 @@ def test_issue_int_keys_with_a_redeem_by_date(reseller):
     response = issue_form(browser_for(reseller), product="int", tier="growth", quantity=2, redeem_by=day.isoformat())
     assert len(codes_in(response.content.decode())) == 2
     batch = KeyBatch.objects.get()
-    assert batch.tier == "growth" and batch.redeem_by.date() == day + timedelta(days=1)  # through that day
+    # Through that day in the partner's zone (Pacific/Fiji by default): its next local midnight.
+    fiji = ZoneInfo("Pacific/Fiji")
+    assert batch.tier == "growth"
+    assert batch.redeem_by == datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=fiji)
 
 
 def test_pos_keys_ignore_a_hidden_tier(reseller):

@@ -265,3 +265,27 @@ def test_the_browser_check_agrees_with_python_on_every_vector(page, live_server,
     js = page.evaluate("codes => codes.map(c => FiscoKey.isValidBody(c.replace(/-/g, '').slice(3)))", samples + typos)
     py = [is_valid_body(c.replace("-", "")[3:]) for c in samples + typos]
     assert js == py and py[:50] == [True] * 50 and py[50:] == [False] * 50
+
+
+def test_changing_the_time_zone_on_the_settings_page_changes_the_dates_shown(page, live_server, customer):
+    from fiscobridge.audit.models import Event
+    from fiscobridge.core.localtime import moment_text
+
+    log_in(page, live_server, customer)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
+    expect(page.get_by_role("heading", name="Settings", exact=True)).to_be_visible()
+    select = page.get_by_label("Time zone")
+    expect(select).to_have_value("Pacific/Fiji")
+    login = Event.objects.filter(account=customer.account).order_by("-at").first()
+    page.goto(f"{live_server.url}/activity/")
+    expect(page.locator("main")).to_contain_text(moment_text(login.at, "Pacific/Fiji"))
+
+    page.goto(f"{live_server.url}/settings/")
+    page.get_by_label("Time zone").select_option("Pacific/Efate")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Time zone set to Pacific/Efate.")).to_be_visible()
+    expect(page.get_by_test_id("now-local")).to_contain_text("+11")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Activity").click()
+    main = page.locator("main")
+    expect(main).to_contain_text(moment_text(login.at, "Pacific/Efate"))
+    expect(main).not_to_contain_text(moment_text(login.at, "Pacific/Fiji"))

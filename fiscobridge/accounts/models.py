@@ -3,11 +3,31 @@ from django.contrib.auth.models import (
     BaseUserManager,
     PermissionsMixin,
 )
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from fiscobridge.accounts.scopes import Scope, parse_scopes
 from fiscobridge.core import clock
+from fiscobridge.core.localtime import DEFAULT_TIME_ZONE, TIME_ZONE_MAX_LENGTH, is_time_zone
+
+
+def validate_time_zone(value: str) -> None:
+    if not is_time_zone(value):
+        raise ValidationError(f"{value!r} is not a known time zone (an IANA name such as Pacific/Fiji)")
+
+
+def time_zone_field():
+    """A tenant's IANA zone: what its pages, e-mails and exports show, and where its days and
+    months begin (SPEC 8). A validator, not choices: the list comes from the installed tz
+    database and would put ~600 names into every migration."""
+    return models.CharField(
+        "time zone",
+        max_length=TIME_ZONE_MAX_LENGTH,
+        default=DEFAULT_TIME_ZONE,
+        validators=[validate_time_zone],
+        help_text="Dates and times are shown in this zone; a redeem-by date ends at its midnight.",
+    )
 
 
 class Account(models.Model):
@@ -15,6 +35,7 @@ class Account(models.Model):
 
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=clock.now)
+    time_zone = time_zone_field()
 
     def __str__(self) -> str:
         return self.name
@@ -33,6 +54,7 @@ class Partner(models.Model):
         default=True,
         help_text="Users must sign in with a code from an authenticator app as well as the password.",
     )
+    time_zone = time_zone_field()
 
     def __str__(self) -> str:
         return self.name

@@ -17,7 +17,8 @@ from fiscobridge.accounts.scopes import Scope, format_scopes, scopes_for_kind, u
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.crypto import constant_time_equal, keyed_hash
-from fiscobridge.core.errors import InvalidInput
+from fiscobridge.core.errors import InvalidInput, PermissionDenied
+from fiscobridge.core.localtime import DEFAULT_TIME_ZONE, is_time_zone
 from fiscobridge.core.text import clean_text
 
 TOKEN_PREFIX = "fbt_"
@@ -47,10 +48,21 @@ def _create_user(*, email: str, password: str, **tenant) -> User:
         raise EmailTaken() from None
 
 
-def _create_tenant(model, *, name: str, email: str, password: str) -> User:
+def checked_time_zone(time_zone: str) -> str:
+    """An IANA zone name of the installed tz database, or InvalidInput on the `time_zone` field."""
+    time_zone = (time_zone or "").strip() if isinstance(time_zone, str) else ""
+    if not is_time_zone(time_zone):
+        raise InvalidInput.for_field(
+            "time_zone", "Choose a time zone from the list (an IANA name such as Pacific/Fiji)"
+        )
+    return time_zone
+
+
+def _create_tenant(model, *, name: str, email: str, password: str, time_zone: str) -> User:
     """A tenant (customer account or partner) with its first user, audited as `<kind>.created`."""
     email = _checked_user_fields(name=name, email=email, password=password)
-    tenant = model.objects.create(name=name.strip())
+    time_zone = checked_time_zone(time_zone)
+    tenant = model.objects.create(name=name.strip(), time_zone=time_zone)
     kind = model._meta.model_name  # "account" or "partner": also the user's field for it
     user = _create_user(email=email, password=password, **{kind: tenant})
     record_event(action=f"{kind}.created", actor=user, target=tenant, **{kind: tenant})
@@ -58,15 +70,40 @@ def _create_tenant(model, *, name: str, email: str, password: str) -> User:
 
 
 @transaction.atomic
-def create_account(*, name: str, email: str, password: str) -> User:
+def create_account(*, name: str, email: str, password: str, time_zone: str = DEFAULT_TIME_ZONE) -> User:
     """A customer account with its first user; returns the user."""
-    return _create_tenant(Account, name=name, email=email, password=password)
+    return _create_tenant(Account, name=name, email=email, password=password, time_zone=time_zone)
 
 
 @transaction.atomic
-def create_partner(*, name: str, email: str, password: str) -> User:
+def create_partner(*, name: str, email: str, password: str, time_zone: str = DEFAULT_TIME_ZONE) -> User:
     """A partner (reseller) with its first user; returns the user."""
-    return _create_tenant(Partner, name=name, email=email, password=password)
+    return _create_tenant(Partner, name=name, email=email, password=password, time_zone=time_zone)
+
+
+@transaction.atomic
+def set_time_zone(*, tenant: Account | Partner, time_zone: str, actor: User) -> Account | Partner:
+    """Change the zone a tenant's pages, e-mails and exports are shown in (and where its days and
+    months begin); audited as `<kind>.time_zone_changed` with the old and new zone. Setting the
+    zone it already has changes nothing and records nothing."""
+    time_zone = checked_time_zone(time_zone)
+    kind = tenant._meta.model_name  # "account" or "partner"
+    if getattr(actor, kind + "_id", None) != tenant.pk and not actor.is_staff:
+        # Views only ever pass the requester's own tenant; this guards any other caller.
+        raise PermissionDenied()
+    previous = type(tenant).objects.select_for_update().values_list("time_zone", flat=True).get(pk=tenant.pk)
+    tenant.time_zone = time_zone
+    if previous == time_zone:
+        return tenant
+    type(tenant).objects.filter(pk=tenant.pk).update(time_zone=time_zone)
+    record_event(
+        action=f"{kind}.time_zone_changed",
+        actor=actor,
+        target=tenant,
+        details={"from": previous, "to": time_zone},
+        **{kind: tenant},
+    )
+    return tenant
 
 
 @transaction.atomic

@@ -1,6 +1,6 @@
 """Shapes of API input and output. No business rules here: services decide."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from ninja import Field, Schema
@@ -102,15 +102,17 @@ class IssueIn(Schema):
     months: StrictInt = Field(..., ge=1, le=60)
     quantity: StrictInt = Field(..., ge=1, le=10_000)
     reference: str = Field("", max_length=200)
-    redeem_by: datetime | None = Field(
+    redeem_by: datetime | date | None = Field(
         None,
         description="Unredeemed keys become unusable from then on: an ISO date-time (UTC if no zone), "
-        "or a date, meaning through that day",
+        "or a date, meaning through that day in the partner's time zone",
     )
 
     @field_validator("redeem_by", mode="before")
     @classmethod
-    def _date_means_through_that_day(cls, value):
+    def _bare_date_stays_a_date(cls, value):
+        # A bare date is kept as a date: its end is local midnight in the partner's zone, which
+        # the issuing service knows (keys.issuance.redeem_by_moment).
         if isinstance(value, str) and len(value.strip()) == 10:
             try:
                 return parse_deadline(value)

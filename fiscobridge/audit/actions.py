@@ -7,6 +7,7 @@ Portal's Activity page and the Partner Portal's key history alike.
 
 ACTION_LABELS = {
     "account.created": "Account created",
+    "account.time_zone_changed": "Time zone changed",
     "api_token.created": "API token created",
     "api_token.revoked": "API token revoked",
     "billing.checkout_completed": "Checkout completed",
@@ -27,6 +28,7 @@ ACTION_LABELS = {
     "key.validation_failed": "Key validation failed",
     "key.voided": "Key voided by FiscoBridge",
     "login.succeeded": "Signed in",
+    "partner.time_zone_changed": "Time zone changed",
     "partner.two_factor_not_required": "Two-factor sign-in no longer required",
     "partner.two_factor_required": "Two-factor sign-in required",
     "redeem.locked_out": "Key attempts locked",

@@ -1,7 +1,7 @@
 """The one place that reads the time, so tests can freeze it (time-machine patches it too)."""
 
 import calendar
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime
 
 from django.utils import timezone
 
@@ -19,18 +19,18 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def parse_deadline(text: str) -> datetime:
-    """An ISO date or date-time as a UTC deadline (raises ValueError).
+def parse_deadline(text: str) -> date | datetime:
+    """An ISO date or date-time typed as a deadline (raises ValueError).
 
-    A bare date means "through that day": the deadline is the next midnight UTC. A date-time
-    without a zone is read as UTC.
+    A bare date comes back as a `date`: "through that day" in the partner's zone, which only the
+    issuing service knows (`keys.issuance.redeem_by_moment`). A date-time without a zone is read
+    as UTC.
     """
     text = text.strip()
     if len(text) == 10:
-        day = datetime.fromisoformat(text).date()
-        try:
-            return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
-        except OverflowError:  # 9999-12-31 has no next midnight: as refused as any bad date
-            raise ValueError(f"{text} is past the last date this system can store") from None
+        day = date.fromisoformat(text)
+        if day == date.max:  # 9999-12-31 has no next midnight: as refused as any bad date
+            raise ValueError(f"{text} is past the last date this system can store")
+        return day
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

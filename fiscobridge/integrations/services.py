@@ -123,7 +123,7 @@ def record_invoice_usage(*, connection: Connection, invoices: int, ip=None) -> i
     if isinstance(invoices, bool) or not isinstance(invoices, int) or invoices < 1:
         raise InvalidInput.for_field("invoices", "Invoices must be a whole number of at least 1")
     limit = invoice_limit(connection)
-    month = usage_month()
+    month = usage_month(connection.account)
     total = None
     if invoices <= limit:  # a larger report can never fit (and may not fit in a database integer)
         total = hot_sql.add_invoices(

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -11,6 +11,7 @@ from django.utils import timezone
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.errors import InvalidInput
+from fiscobridge.core.localtime import end_of_day
 from fiscobridge.core.text import clean_text
 from fiscobridge.keys.codes import code_digest, generate_code
 from fiscobridge.keys.models import ActivationKey, KeyBatch
@@ -21,6 +22,25 @@ CHUNK = 2000
 
 # A redeem-by date further out is a typo (or a probe for date overflows), not a plan.
 REDEEM_BY_HORIZON = timedelta(days=36525)
+
+
+def redeem_by_moment(redeem_by: date | datetime | None, *, partner) -> datetime | None:
+    """The stored (UTC) deadline of what the issuer typed. A bare date means "usable through that
+    day" where the partner is: the next midnight in the partner's time zone (SPEC 8), so a Samoan
+    reseller's "30 Nov" ends at midnight in Apia, not at 11:00 local (midnight UTC). A date-time
+    without a zone is read as UTC (the API's language)."""
+    if redeem_by is None:
+        return None
+    if not isinstance(redeem_by, datetime):
+        try:
+            redeem_by = end_of_day(redeem_by, partner.time_zone)
+        except OverflowError:  # 9999-12-31 has no next midnight: as refused as any bad date
+            raise InvalidInput.for_field("redeem_by", "Redeem-by must be within 100 years") from None
+    elif timezone.is_naive(redeem_by):
+        redeem_by = timezone.make_aware(redeem_by, UTC)
+    # Stored in UTC: ISO 8601 allows offsets up to ±23:59, PostgreSQL only ±15:59, and a
+    # date-time "…-16:58" failed there (a 500 found by the API fuzz test, issue 10).
+    return redeem_by.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -61,7 +81,7 @@ def issue_keys(
     months: int,
     quantity: int,
     reference: str = "",
-    redeem_by: datetime | None = None,
+    redeem_by: date | datetime | None = None,
     max_quantity: int | None = None,
     on_progress: Callable[[int], None] | None = None,
     ip: str | None = None,
@@ -76,12 +96,7 @@ def issue_keys(
     if not isinstance(quantity, int) or not 1 <= quantity <= limit:
         raise InvalidInput.for_field("quantity", f"Quantity must be a whole number from 1 to {limit}")
     reference = clean_text(reference, field="reference", max_length=200)
-    if redeem_by is not None and timezone.is_naive(redeem_by):
-        redeem_by = timezone.make_aware(redeem_by, UTC)
-    if redeem_by is not None:
-        # Stored in UTC: ISO 8601 allows offsets up to ±23:59, PostgreSQL only ±15:59, and a
-        # date-time "…-16:58" failed there (a 500 found by the API fuzz test, issue 10).
-        redeem_by = redeem_by.astimezone(UTC)
+    redeem_by = redeem_by_moment(redeem_by, partner=partner)
     if redeem_by is not None and redeem_by <= clock.now():
         raise InvalidInput.for_field("redeem_by", "Redeem-by must be in the future")
     if redeem_by is not None and redeem_by > clock.now() + REDEEM_BY_HORIZON:

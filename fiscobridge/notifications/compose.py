@@ -10,6 +10,7 @@ from datetime import datetime
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from fiscobridge.core.localtime import moment_text
 from fiscobridge.subscriptions.models import Subscription
 
 
@@ -37,8 +38,19 @@ def account_recipients(account) -> list[str]:
     return emails_of(account.users.all())
 
 
-def utc_text(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+def local_text(moment: datetime | None, time_zone: str | None) -> str:
+    """A moment as the recipient's tenant reads it: "30 Nov 2026 14:05 +12" (core/localtime.py).
+    E-mails are rendered by the worker, with no request and so no active zone: the zone is
+    always passed."""
+    return moment_text(moment, time_zone)
+
+
+def account_zone(account) -> str | None:
+    return account.time_zone if account is not None else None
+
+
+def partner_zone(partner) -> str | None:
+    return partner.time_zone if partner is not None else None
 
 
 def product_name(subscription: Subscription) -> str:
@@ -54,7 +66,8 @@ def package_phrase(subscription: Subscription) -> str:
     return f"{product_name(subscription)}, {seats_phrase(subscription)}"
 
 
-def email_context(subscription: Subscription, key, **extra) -> dict:
+def email_context(subscription: Subscription, key, *, time_zone: str | None, **extra) -> dict:
+    """What every licensing e-mail may say, its moments in `time_zone` (the recipient's tenant)."""
     return {
         "subscription": subscription,
         "key": key,
@@ -63,8 +76,8 @@ def email_context(subscription: Subscription, key, **extra) -> dict:
         "product": product_name(subscription),
         "account": subscription.account,
         "partner": key.partner if key else None,
-        "starts": utc_text(subscription.started_at),
-        "expires": utc_text(subscription.expires_at),
+        "starts": local_text(subscription.started_at, time_zone),
+        "expires": local_text(subscription.expires_at, time_zone),
         "portal_url": settings.PUBLIC_BASE_URL,
         **extra,
     }

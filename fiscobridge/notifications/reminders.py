@@ -10,11 +10,14 @@ from django.conf import settings
 from django.db.models import Q
 
 from fiscobridge.core import clock
+from fiscobridge.core.localtime import days_left
 from fiscobridge.notifications.compose import (
     Draft,
     account_recipients,
+    account_zone,
     email_context,
     partner_recipients,
+    partner_zone,
     product_name,
     render_body,
     seats_phrase,
@@ -43,12 +46,19 @@ def due_threshold(subscription: Subscription, moment: datetime, days: list[int])
     The tightest threshold already reached, and only if it was reached while the subscription
     ran: a one-month key is not told "30 days left" on the day it is activated, and a run that
     was missed for a week sends the 7-day reminder, not the 30-day one as well.
+
+    Days are the account's local calendar days (SPEC 8): "7 days" is due from the start of the
+    local day seven days before the local day the subscription ends, so a Samoan shop is not
+    told "7 days" on what is already the sixth day before its end in Apia.
     """
-    reached = [d for d in days if subscription.expires_at - timedelta(days=d) <= moment]
+    time_zone = subscription.account.time_zone
+    left = days_left(subscription.expires_at, moment, time_zone)
+    reached = [d for d in days if left <= d]
     if not reached:
         return None
     tightest = min(reached)
-    return tightest if subscription.expires_at - timedelta(days=tightest) >= subscription.started_at else None
+    ran = days_left(subscription.expires_at, subscription.started_at, time_zone)
+    return tightest if ran >= tightest else None
 
 
 def reminder_candidates(moment: datetime, horizon_days: int):
@@ -62,7 +72,8 @@ def reminder_candidates(moment: datetime, horizon_days: int):
         Subscription.objects.filter(
             source=Source.KEY,
             expires_at__gt=moment,
-            expires_at__lte=moment + timedelta(days=horizon_days),
+            # One day more: a threshold counted in local days is reached up to a day earlier.
+            expires_at__lte=moment + timedelta(days=horizon_days + 1),
             ended_at__isnull=True,
         )
         .filter(Q(renewed_by__isnull=True) | Q(renewed_by__ended_at__isnull=False))
@@ -74,7 +85,11 @@ def reminder_candidates(moment: datetime, horizon_days: int):
 def _reminder_drafts(subscription: Subscription, days: int, wanted: set[str]) -> list[Draft]:
     key = subscription.activation_key
     partner = key.partner if key else None
-    context = email_context(subscription, key, days=days, days_label=f"{days} day{'s' if days != 1 else ''}")
+    days_label = f"{days} day{'s' if days != 1 else ''}"
+
+    def context_in(time_zone):
+        return email_context(subscription, key, time_zone=time_zone, days=days, days_label=days_label)
+
     drafts = []
     customer_key = f"subscription:{subscription.pk}:ends-in-{days}d:customer"
     if customer_key in wanted:
@@ -86,10 +101,10 @@ def _reminder_drafts(subscription: Subscription, days: int, wanted: set[str]) ->
                 account=subscription.account,
                 partner=partner,
                 subscription=subscription,
-                body=render_body("subscription_reminder", context),
+                body=render_body("subscription_reminder", context_in(account_zone(subscription.account))),
                 subject=(
                     f"Your {product_name(subscription)} subscription ({seats_phrase(subscription)})"
-                    f" ends in {context['days_label']}"
+                    f" ends in {days_label}"
                 ),
             )
         )
@@ -103,8 +118,8 @@ def _reminder_drafts(subscription: Subscription, days: int, wanted: set[str]) ->
                 account=subscription.account,
                 partner=partner,
                 subscription=subscription,
-                body=render_body("renewal_lead", context),
-                subject=f"Renewal lead: {subscription.account.name}'s key {key.hint} ends in {context['days_label']}",
+                body=render_body("renewal_lead", context_in(partner_zone(partner))),
+                subject=f"Renewal lead: {subscription.account.name}'s key {key.hint} ends in {days_label}",
             )
         )
     return drafts

@@ -6,11 +6,12 @@ hour with activations), never over its keys: the same numbers as counting the ke
 """
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.db.models import F, Sum
 from django.db.models.functions import TruncDate
 
+from fiscobridge.core.localtime import local_date, start_of_day, zone
 from fiscobridge.keys.models import ActivationHour, KeyBatchCounts, KeyDisplayStatus
 from fiscobridge.keys.rollup import display_status_sums
 from fiscobridge.subscriptions.models import Product, Tier
@@ -57,13 +58,19 @@ def totals(stock: list[PackageStock]) -> dict[str, int]:
 
 
 def activations_by_day(partner, *, at, days: int = 90) -> list[tuple[date, int]]:
-    """Activations of the partner's keys per UTC day, for the `days` days ending today (zeros included)."""
-    today = at.astimezone(UTC).date()
+    """Activations of the partner's keys per local day (the partner's zone), for the `days` days
+    ending today (zeros included).
+
+    Counted from hourly buckets: exact for zones whose offset is whole hours (the three markets);
+    in a :30 or :45 zone an activation in the bucket's hour that crosses local midnight lands on
+    the day its hour began."""
+    tz = zone(partner.time_zone)
+    today = local_date(at, partner.time_zone)
     first = today - timedelta(days=days - 1)
     rows = (
         # Every activation counts in its UTC hour, voided keys' too (they were activated).
-        ActivationHour.objects.filter(partner=partner, hour__gte=datetime.combine(first, time(0), tzinfo=UTC))
-        .annotate(day=TruncDate("hour", tzinfo=UTC))
+        ActivationHour.objects.filter(partner=partner, hour__gte=start_of_day(first, partner.time_zone))
+        .annotate(day=TruncDate("hour", tzinfo=tz))
         .values("day")
         .annotate(n=Sum("activations"))
         .order_by()

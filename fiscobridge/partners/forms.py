@@ -5,7 +5,6 @@ from datetime import date
 from django import forms
 from django.conf import settings
 
-from fiscobridge.core.clock import parse_deadline
 from fiscobridge.keys.issuance import REDEEM_BY_HORIZON
 from fiscobridge.subscriptions.models import Product, Tier
 
@@ -24,7 +23,7 @@ class IssueForm(forms.Form):
     redeem_by = forms.DateField(
         required=False,
         label="Redeem by (optional)",
-        help_text="Unused keys stop working after this day (UTC).",
+        help_text="Unused keys stop working at the end of this day, in your time zone.",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     email = forms.EmailField(
@@ -62,7 +61,7 @@ class IssueForm(forms.Form):
             self.add_error("email", "A key can be e-mailed only when you issue a single key")
         return data
 
-    def redeem_by_deadline(self):
-        """A bare date means "usable through that day", as in the API and the CLI."""
-        day = self.cleaned_data.get("redeem_by")
-        return parse_deadline(day.isoformat()) if day else None
+    def redeem_by_day(self):
+        """The date typed: "usable through that day" in the partner's zone, as in the API and the
+        CLI (the issuing service turns it into that local midnight)."""
+        return self.cleaned_data.get("redeem_by")

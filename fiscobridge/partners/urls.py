@@ -7,6 +7,7 @@ from fiscobridge.partners.views import (
     key_detail,
     keys,
     lookup,
+    settings,
     tokens,
 )
 
@@ -23,4 +24,5 @@ urlpatterns = [
     path("lookup/", lookup.lookup, name="lookup"),
     path("tokens/", tokens.api_tokens, name="api_tokens"),
     path("tokens/<int:token_id>/revoke/", tokens.revoke_token, name="revoke_token"),
+    path("settings/", settings.settings_page, name="settings"),
 ]

@@ -35,4 +35,5 @@ urlpatterns = [
     path("activity/", views.activity, name="activity"),
     path("tokens/", views.api_tokens, name="api_tokens"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
+    path("settings/", views.settings_page, name="settings"),
 ]

@@ -21,6 +21,7 @@ from fiscobridge.subscriptions.models import Product, Source, Status, Subscripti
 from fiscobridge.tasks.models import WorkerHeartbeat
 from fiscobridge.web.access import customer_page
 from fiscobridge.web.guards import DATABASE_ERRORS, database_unavailable, is_database_unavailable
+from fiscobridge.web.settings_page import settings_views
 from fiscobridge.web.tokens import token_views
 
 
@@ -172,6 +173,7 @@ def activity(request, account):
 
 
 api_tokens, revoke_token = token_views(customer_page, template="portal/tokens.html", back_to="api_tokens")
+settings_page = settings_views(customer_page, template="portal/settings.html", back_to="settings")
 
 
 def not_found(request, exception=None):

@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.password_validation import password_validators_help_text_html
 from django.db import transaction
+from django.utils import timezone
 from django.utils.html import format_html_join
 
 from fiscobridge.accounts.models import Account, Partner, User
@@ -20,6 +21,7 @@ from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.admin import ReadOnlyInline, changelist_link, count_of
 from fiscobridge.core.errors import DomainError
+from fiscobridge.core.localtime import DEFAULT_TIME_ZONE, time_zone_choices, zone
 from fiscobridge.core.net import client_ip
 from fiscobridge.integrations.models import Connection, ConnectionStatus
 from fiscobridge.keys.models import ActivationKey, KeyBatch
@@ -46,6 +48,12 @@ class TenantAddForm(forms.ModelForm):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=password_validators_help_text_html(),
     )
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        choices=time_zone_choices,
+        initial=DEFAULT_TIME_ZONE,
+        help_text="Its pages, e-mails and exports show this zone; its users may change it under Settings.",
+    )
     create_tenant = None  # the service: create_partner or create_account
 
     class Meta:
@@ -58,7 +66,10 @@ class TenantAddForm(forms.ModelForm):
         try:
             with transaction.atomic():
                 self.first_user = type(self).create_tenant(
-                    name=cleaned["name"], email=cleaned["email"], password=cleaned["password"]
+                    name=cleaned["name"],
+                    email=cleaned["email"],
+                    password=cleaned["password"],
+                    time_zone=cleaned["time_zone"],
                 )
         except DomainError as error:
             field = "email" if error.code == "email_taken" else error.details.get("field")
@@ -80,6 +91,9 @@ class AccountAddForm(TenantAddForm):
 
     class Meta(TenantAddForm.Meta):
         model = Account
+
+
+ADD_FIELDS = ["name", "time_zone", "email", "password"]
 
 
 class TenantAdmin(admin.ModelAdmin):
@@ -106,17 +120,28 @@ class TenantAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = self.add_form
-            kwargs["fields"] = ["name", "email", "password"]
+            kwargs["fields"] = ADD_FIELDS
         return super().get_form(request, obj, **kwargs)
 
     def get_fields(self, request, obj=None):
-        return ["name", "email", "password"] if obj is None else super().get_fields(request, obj)
+        return ADD_FIELDS if obj is None else super().get_fields(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else super().get_readonly_fields(request, obj)
 
     def get_inlines(self, request, obj):
         return [] if obj is None else super().get_inlines(request, obj)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # One tenant's page shows its moments in that tenant's zone (a field on the same page),
+        # as its own users read them, so staff and customer speak of the same day. Rendered
+        # inside the override: a TemplateResponse would otherwise render after it ends.
+        tenant = self.get_object(request, object_id)
+        with timezone.override(zone(tenant.time_zone) if tenant is not None else None):
+            response = super().change_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()
+        return response
 
     def save_model(self, request, obj, form, change):
         # Saved by the service in the form's clean(); only the staff member is recorded here.
@@ -141,9 +166,18 @@ class UserInline(ReadOnlyInline):
 @admin.register(Partner)
 class PartnerAdmin(TenantAdmin):
     add_form = PartnerAddForm
-    list_display = ["id", "name", "users_count", "batches_count", "keys_count", "require_two_factor", "created_at"]
+    list_display = [
+        "id",
+        "name",
+        "users_count",
+        "batches_count",
+        "keys_count",
+        "require_two_factor",
+        "time_zone",
+        "created_at",
+    ]
     list_filter = ["require_two_factor"]
-    fields = ["name", "created_at", "require_two_factor", "key_summary", "batches"]
+    fields = ["name", "created_at", "time_zone", "require_two_factor", "key_summary", "batches"]
     readonly_fields = ["key_summary", "batches"]
     inlines = [UserInline]
     actions = ["require_two_factor_action", "stop_requiring_two_factor_action"]
@@ -207,8 +241,8 @@ def _package_name(seats: Seats) -> str:
 @admin.register(Account)
 class AccountAdmin(TenantAdmin):
     add_form = AccountAddForm
-    list_display = ["id", "name", "users_count", "subscriptions_count", "created_at"]
-    fields = ["name", "created_at", "seats", "certificates", "connections"]
+    list_display = ["id", "name", "users_count", "subscriptions_count", "time_zone", "created_at"]
+    fields = ["name", "created_at", "time_zone", "seats", "certificates", "connections"]
     readonly_fields = ["seats", "certificates", "connections"]
     inlines = [UserInline, SubscriptionInline]
 

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 
 from fiscobridge.core import clock
 from fiscobridge.core.errors import InvalidInput
+from fiscobridge.core.localtime import iso_local, local
 from fiscobridge.partners.views.keys import list_filters, query_string, search_page
 from fiscobridge.web.access import partner_page
 
@@ -50,6 +51,10 @@ EXPORT_COLUMNS = [
 
 
 def _export_rows(partner, filters: dict):
+    # Moments in the partner's zone with the offset (ISO 8601, so a spreadsheet still parses
+    # them). Passed explicitly: a streamed body is written after the request's middleware (and
+    # its active time zone) has finished.
+    zone = partner.time_zone
     writer = csv.writer(_Echo())
     yield writer.writerow(EXPORT_COLUMNS)
     before = None
@@ -68,11 +73,11 @@ def _export_rows(partner, filters: dict):
                     key.display_status,
                     _cell(key.reference),
                     key.batch_id,
-                    key.created_at.isoformat(),
-                    key.redeem_by.isoformat() if key.redeem_by else "",
-                    key.activated_at.isoformat() if key.activated_at else "",
+                    iso_local(key.created_at, zone),
+                    iso_local(key.redeem_by, zone),
+                    iso_local(key.activated_at, zone),
                     _cell(key.activated_account.name) if key.activated_account_id else "",
-                    key.revoked_at.isoformat() if key.revoked_at else "",
+                    iso_local(key.revoked_at, zone),
                     _cell(key.revoked_reason),
                 ]
             )
@@ -92,6 +97,7 @@ def export(request, partner):
         messages.error(request, error.message)
         return redirect(reverse("partners:keys") + f"?{query_string(filters)}")
     response = StreamingHttpResponse(_export_rows(partner, filters), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="fiscobridge-keys-{clock.now():%Y%m%d-%H%M%S}.csv"'
+    stamp = local(clock.now(), partner.time_zone)
+    response["Content-Disposition"] = f'attachment; filename="fiscobridge-keys-{stamp:%Y%m%d-%H%M%S}.csv"'
     add_never_cache_headers(response)
     return response

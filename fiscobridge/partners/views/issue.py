@@ -70,7 +70,7 @@ def issue(request, partner):
                 months=data["months"],
                 quantity=data["quantity"],
                 reference=data["reference"],
-                redeem_by=form.redeem_by_deadline(),
+                redeem_by=form.redeem_by_day(),
                 ip=client_ip(request),
             )
         except InvalidInput as error:
