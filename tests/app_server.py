@@ -2,6 +2,7 @@
 (fiscobridge/gunicorn_conf.py), on a free port, on the test database, its output in a file."""
 
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -79,3 +80,16 @@ class AppServer:
             self.process.kill()
             self.process.wait()
         self.log.close()
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM to a server started in its own session (start_new_session=True), SIGKILL if it
+    does not stop in time: gunicorn and its workers all go."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)

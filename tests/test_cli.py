@@ -9,7 +9,6 @@ import io
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from fiscobridge.cli import main
 from fiscobridge.core import clock
 from fiscobridge.keys.codes import code_digest, parse_key
 from fiscobridge.keys.models import ActivationKey, KeyBatch
+from tests.app_server import stop_process_group
 from tests.factories import PASSWORD, post_json, token_client
 
 CSV_HEADER = ["code", "id", "product", "tier", "seats", "months", "reference", "batch", "redeem_by"]
@@ -619,14 +619,7 @@ def served(tmp_path_factory):
             time.sleep(0.3)
         yield base, tmp_path
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        stop_process_group(process, timeout=15)
         log.close()
 
 

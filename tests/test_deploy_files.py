@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -36,6 +35,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from fiscobridge.core.net import client_ip
+from tests.app_server import stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -230,14 +230,7 @@ def released(tmp_path_factory):
                 time.sleep(0.2)
             yield {"env": env, "base": base, "release": release, "data": tmp_path / "data", "log": log}
         finally:
-            try:
-                os.killpg(web.pid, signal.SIGTERM)
-                web.wait(timeout=20)
-            except ProcessLookupError:
-                pass
-            except subprocess.TimeoutExpired:
-                os.killpg(web.pid, signal.SIGKILL)
-                web.wait(timeout=5)
+            stop_process_group(web, timeout=20)
             log.close()
     finally:
         drop()
