@@ -55,8 +55,10 @@ def test_set_up_then_sign_in_with_a_code_and_with_a_recovery_code(page, live_ser
     page.wait_for_timeout(1100)  # django-otp's wait after one wrong code
     page.get_by_label("6-digit code").fill(phone_code(secret))
     page.get_by_role("button", name="Turn on").click()
-    codes = page.get_by_test_id("recovery-codes").locator("li").all_inner_texts()
-    assert len(codes) == 10 and all(re.fullmatch(r"[a-z2-7]{5}-[a-z2-7]{5}", c) for c in codes)
+    recovery_codes = page.get_by_test_id("recovery-codes").locator("li")
+    expect(recovery_codes).to_have_count(10)  # the page after "Turn on" has loaded
+    codes = recovery_codes.all_inner_texts()
+    assert all(re.fullmatch(r"[a-z2-7]{5}-[a-z2-7]{5}", c) for c in codes)
     page.get_by_role("link", name="I saved my codes, continue").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     log_out(page)
