@@ -50,6 +50,8 @@ apt_packages=()
 command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || apt_packages+=(nginx)
 command -v systemd-analyze >/dev/null || apt_packages+=(systemd)
 command -v openssl >/dev/null || apt_packages+=(openssl)
+# npm installs axe-core (below) when node_modules/ is missing.
+[[ -f node_modules/axe-core/axe.min.js ]] || command -v npm >/dev/null || apt_packages+=(npm)
 if (( ${#apt_packages[@]} )) && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
   echo "Installing Debian's ${apt_packages[*]} for the browser and deploy tests…"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}" >/dev/null) || true
@@ -61,6 +63,25 @@ if [[ ! -x "$chromium" ]]; then
   fi
   echo "SKIPPING the browser tests: no Chromium at $chromium (apt-get install chromium). CI would fail here." >&2
   extra+=(-m "not browser")
+fi
+
+# axe-core (the accessibility checks of tests/test_accessibility_browser.py) comes from the npm
+# registry at the version pinned in package-lock.json; `npm ci` installs exactly that into
+# node_modules/ once. The tests read node_modules/axe-core/axe.min.js from disk: nothing is
+# downloaded while they run. Without it the tests skip, except with CI=true, where they fail.
+if [[ ! -f node_modules/axe-core/axe.min.js ]]; then
+  if command -v npm >/dev/null; then
+    echo "Installing axe-core for the accessibility tests (npm ci)…"
+    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error || {
+      [[ "${CI:-}" == "true" ]] && { echo "FAIL: CI=true and npm ci failed; axe-core is required in CI." >&2; exit 1; }
+      echo "npm ci failed: the accessibility tests will skip. CI would fail here." >&2
+    }
+  elif [[ "${CI:-}" == "true" ]]; then
+    echo "FAIL: CI=true and no npm to install axe-core; the accessibility tests are required in CI." >&2
+    exit 1
+  else
+    echo "No npm: the accessibility tests will skip (apt-get install npm). CI would fail here." >&2
+  fi
 fi
 
 sqlite_pass() {

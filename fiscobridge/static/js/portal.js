@@ -76,4 +76,48 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("dialog[data-open-on-load]").forEach(function (d) { openDialog(d.id); });
   });
+
+  // The sidebar on a phone (CSS, max-width 760px): its links fold under the Menu button, folded at
+  // first. Without this script the button stays hidden and the links open.
+  var sidebar = document.querySelector(".sidebar");
+  var menu = sidebar && sidebar.querySelector(".menu-toggle");
+  if (menu) {
+    menu.hidden = false;
+    var fold = function (folded) {
+      sidebar.classList.toggle("folded", folded);
+      menu.setAttribute("aria-expanded", folded ? "false" : "true");
+    };
+    fold(true);
+    menu.addEventListener("click", function () { fold(!sidebar.classList.contains("folded")); });
+  }
+
+  // A table wider than its panel scrolls inside its wrapper (.table-wrap). A keyboard user must be
+  // able to scroll it too, so a wrapper that scrolls becomes a named, focusable region (WCAG
+  // 2.1.1; axe's scrollable-region-focusable); one that fits stays out of the tab order.
+  function tableName(wrap) {
+    var caption = wrap.querySelector("caption");
+    if (caption) return caption.textContent.trim();
+    var box = wrap.closest("section, .panel, dialog, main");
+    var heading = box && box.querySelector("h1, h2, h3");
+    return heading ? heading.textContent.trim() : "Table";
+  }
+  function markScrollingTables() {
+    document.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      if (wrap.scrollWidth > wrap.clientWidth + 1 || wrap.scrollHeight > wrap.clientHeight + 1) {
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", tableName(wrap) + " (scrolls)");
+      } else if (wrap.getAttribute("role") === "region") {
+        ["tabindex", "role", "aria-label"].forEach(function (name) { wrap.removeAttribute(name); });
+      }
+    });
+  }
+  var pending = null;
+  function soon() {
+    if (pending === null) pending = window.requestAnimationFrame(function () { pending = null; markScrollingTables(); });
+  }
+  markScrollingTables();
+  window.addEventListener("resize", soon);
+  document.addEventListener("htmx:afterSettle", soon);
+  document.addEventListener("toggle", soon, true); // a <details> opened: its table may scroll
 })();
