@@ -2,6 +2,7 @@
 
 import csv
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -61,6 +62,12 @@ def test_issue_a_batch_and_download_its_csv(page, live_server, reseller):
     assert all(
         r["reference"] == 'Order, "quoted" 42' and r["seats"] == "3" and r["batch"] == str(batch.pk) for r in rows
     )
+    # The Excel variant: the same file after a UTF-8 byte order mark.
+    with page.expect_download() as info:
+        page.get_by_role("button", name="CSV for Excel").click()
+    excel = Path(info.value.path()).read_bytes()
+    assert info.value.suggested_filename == f"fiscobridge-batch-{batch.pk}-codes-excel.csv"
+    assert excel.startswith(b"\xef\xbb\xbf") and excel[3:].decode("utf-8").splitlines() == text.splitlines()
     # Copy buttons work too (the page's own secure context: 127.0.0.1).
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     page.get_by_role("button", name="Copy code 2").click()

@@ -457,6 +457,20 @@ def test_export_follows_the_filters(reseller, issue):
     assert bad.status_code == 302
 
 
+def test_export_for_excel_starts_with_a_byte_order_mark(reseller, issue):
+    issue(quantity=2, reference="Müller • Süd")
+    client = browser_for(reseller)
+    plain = b"".join(client.get("/partner/keys/export.csv?product=pos").streaming_content)
+    excel_response = client.get("/partner/keys/export.csv?product=pos&excel=1")
+    excel = b"".join(excel_response.streaming_content)
+    assert not plain.startswith(b"\xef\xbb\xbf")  # the plain file is unchanged
+    assert excel.startswith(b"\xef\xbb\xbf") and excel[3:] == plain  # the same rows, after the BOM
+    assert "Müller • Süd" in excel[3:].decode("utf-8")
+    assert '-excel.csv"' in excel_response["Content-Disposition"]
+    page = client.get("/partner/keys/?product=pos").content.decode()
+    assert 'href="/partner/keys/export.csv?product=pos&amp;excel=1"' in page
+
+
 # --------------------------------------------------------------------------- key detail, revoke
 
 

@@ -1,6 +1,7 @@
 """The partner's keys as a streamed CSV file (hints only: codes are never exported)."""
 
 import csv
+import itertools
 
 from django.contrib import messages
 from django.http import StreamingHttpResponse
@@ -16,6 +17,14 @@ from fiscobridge.partners.views.keys import list_filters, query_string, search_p
 from fiscobridge.web.access import partner_page
 
 EXPORT_CHUNK = 2000
+# Excel opens a CSV file as the system's legacy code page unless it starts with a UTF-8 byte
+# order mark: "CSV for Excel" (?excel=1) adds one, so "Müller" and "•" survive. The plain file
+# stays without it (other tools, scripts, and RFC 4180, read it as data).
+BOM = "\ufeff"
+
+
+def for_excel(request) -> bool:
+    return request.GET.get("excel") == "1"
 
 
 class _Echo:
@@ -96,8 +105,13 @@ def export(request, partner):
     except InvalidInput as error:
         messages.error(request, error.message)
         return redirect(reverse("partners:keys") + f"?{query_string(filters)}")
-    response = StreamingHttpResponse(_export_rows(partner, filters), content_type="text/csv; charset=utf-8")
+    rows = _export_rows(partner, filters)
+    excel = for_excel(request)
+    if excel:
+        rows = itertools.chain([BOM], rows)
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     stamp = local(clock.now(), partner.time_zone)
-    response["Content-Disposition"] = f'attachment; filename="fiscobridge-keys-{stamp:%Y%m%d-%H%M%S}.csv"'
+    name = f"fiscobridge-keys-{stamp:%Y%m%d-%H%M%S}{'-excel' if excel else ''}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     add_never_cache_headers(response)
     return response

@@ -76,7 +76,9 @@
     return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
   }
 
-  function downloadCodes(tableId) {
+  // forExcel: a UTF-8 byte order mark first, without which Excel reads the file in the system's
+  // legacy code page (views/export.py says the same for the key list).
+  function downloadCodes(tableId, forExcel) {
     var table = document.getElementById(tableId);
     var d = table.dataset;
     var lines = [["code", "id", "product", "tier", "seats", "months", "reference", "batch", "redeem_by"].join(",")];
@@ -84,11 +86,11 @@
       lines.push([k.code, k.id, d.product, d.tier, d.seats, d.months, d.reference, d.batch, d.redeemBy]
         .map(csvCell).join(","));
     });
-    var blob = new Blob([lines.join("\r\n") + "\r\n"], { type: "text/csv;charset=utf-8" });
+    var blob = new Blob([(forExcel ? "\ufeff" : "") + lines.join("\r\n") + "\r\n"], { type: "text/csv;charset=utf-8" });
     var url = URL.createObjectURL(blob);
     var link = document.createElement("a");
     link.href = url;
-    link.download = "fiscobridge-batch-" + d.batch + "-codes.csv";
+    link.download = "fiscobridge-batch-" + d.batch + "-codes" + (forExcel ? "-excel" : "") + ".csv";
     document.body.appendChild(link);
     link.click();
     document.body.removeChild(link);
@@ -117,7 +119,7 @@
     }
     var download = event.target.closest("[data-download-codes]");
     if (download) {
-      downloadCodes(download.getAttribute("data-download-codes"));
+      downloadCodes(download.getAttribute("data-download-codes"), download.hasAttribute("data-excel"));
       say(download, "CSV downloaded");
     }
   });
