@@ -7,6 +7,7 @@ from django_tasks import task
 from fiscobridge.api.tasks import prune_idempotent_requests
 from fiscobridge.billing.tasks import resync_stripe_subscriptions
 from fiscobridge.notifications.tasks import queue_and_send_reminders, send_pending_emails
+from fiscobridge.partners.tasks import forget_unclaimed_batch_codes
 from fiscobridge.prune import prune
 from fiscobridge.tasks.housekeeping import recover_lost_tasks
 from fiscobridge.tasks.schedule import PeriodicJob
@@ -25,4 +26,5 @@ PERIODIC_JOBS = [
     PeriodicJob("prune", prune_old_rows, timedelta(days=1)),
     PeriodicJob("recover-lost-tasks", recover_lost_tasks, timedelta(minutes=5)),
     PeriodicJob("prune-idempotency-keys", prune_idempotent_requests, timedelta(hours=1)),
+    PeriodicJob("forget-unclaimed-batch-codes", forget_unclaimed_batch_codes, timedelta(hours=1)),
 ]

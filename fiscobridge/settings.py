@@ -273,6 +273,9 @@ REDEEM_IP_WINDOW_SECONDS = env.int("REDEEM_IP_WINDOW_SECONDS", default=3600)
 
 # --- Keys and quotas
 KEY_ISSUE_MAX_PER_REQUEST = env.int("KEY_ISSUE_MAX_PER_REQUEST", default=10_000)
+# The Partner Portal issues up to this many keys in the request; a larger batch runs as a task with
+# a progress bar, its codes kept encrypted until their one download (docs/partner-portal.md).
+KEY_ISSUE_DIRECT_MAX = env.int("KEY_ISSUE_DIRECT_MAX", default=1_000)
 TIER_QUOTAS = {
     # tier: (invoices per connection per month, sync interval in minutes)
     "starter": (env.int("TIER_STARTER_INVOICES", default=500), env.int("TIER_STARTER_SYNC_MINUTES", default=60)),

@@ -28,7 +28,8 @@ from django.contrib.auth.tokens import default_token_generator
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from tests.factories import PASSWORD, browser_for, owned_objects, start_checkout_page
+from fiscobridge.partners.large_batches import start_large_issue
+from tests.factories import PASSWORD, browser_for, owned_objects, run_tasks, start_checkout_page
 from tests.test_tenant_matrix import url_patterns
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -121,6 +122,7 @@ PAGES: dict[str, list[Page]] = {
         Page("/partner/issue/", RESELLER),
         Page("/partner/issue/", RESELLER, then=_issue_two_keys, name="partner-issued-codes"),
     ],
+    "partner/issue/jobs/<int:job_id>/": [Page("/partner/issue/jobs/{job_id}/", RESELLER, name="partner-large-batch")],
     "partner/keys/": [Page("/partner/keys/", RESELLER)],
     "partner/keys/<int:key_id>/": [Page("/partner/keys/{key_id}/", RESELLER)],
     "partner/lookup/": [Page("/partner/lookup/", RESELLER)],
@@ -155,6 +157,7 @@ NOT_PAGES = {
     "tokens/<int:token_id>/revoke/": "POST only; redirects to tokens/",
     "partner/keys/table/": "htmx fragment of partner/keys/ (checked inside it)",
     "partner/keys/export.csv": "a CSV download",
+    "partner/issue/jobs/<int:job_id>/codes.csv": "POST only; a CSV download (its form is on the job's page)",
     "partner/keys/<int:key_id>/revoke/": "POST only; redirects to the key's page",
     "partner/tokens/<int:token_id>/revoke/": "POST only; redirects to partner/tokens/",
 }
@@ -287,6 +290,12 @@ def world(customer, teammate, reseller, staff, issue, stripe_on):
     objects = owned_objects(customer, reseller, issue)
     objects["session_id"] = start_checkout_page(customer)
     objects["staff_email"] = staff.user.email
+    # A large batch's page with its codes ready (the download buttons); queued and issuing differ
+    # only by their text and progress bar.
+    objects["job_id"] = start_large_issue(
+        partner=reseller.partner, actor=reseller.user, product="pos", seats=1, months=1, quantity=2
+    ).pk
+    run_tasks()
     user = customer.user
     objects["reset"] = (
         f"/reset/{urlsafe_base64_encode(force_bytes(user.pk))}/{default_token_generator.make_token(user)}/"

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from fiscobridge.keys.codes import generate_code
+from fiscobridge.keys.codes import code_digest, generate_code
+from fiscobridge.keys.models import ActivationKey
 from fiscobridge.keys.services import revoke_key
-from tests.factories import activate, hint_of, key_of, log_in
+from fiscobridge.partners.models import IssueJob
+from tests.factories import activate, hint_of, key_of, log_in, run_tasks
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CODE = re.compile(r"^(POS|INT)-[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}$")
@@ -275,3 +277,26 @@ def test_the_partner_settings_page_changes_the_zone_of_the_key_pages(page: Page,
     page.goto(f"{live_server.url}/partner/keys/{key.pk}/")
     expect(page.locator("main")).to_contain_text(moment_text(key.created_at, "Pacific/Apia"))
     expect(page.locator("main")).to_contain_text("+13")
+
+
+def test_a_large_batch_shows_its_progress_and_offers_the_codes_once(page, live_server, reseller):
+    log_in(page, live_server, reseller)
+    nav(page, "Issue keys")
+    form = page.locator("form.issue-form")
+    form.get_by_label("Number of keys").fill("1001")
+    form.get_by_label("Reference").fill("Big order")
+    form.get_by_role("button", name="Issue keys").click()
+    # Queued: the progress bar, and no worker yet.
+    expect(page.get_by_text("Waiting for a worker")).to_be_visible()
+    expect(page.locator("progress.job-progress")).to_be_visible()
+    run_tasks()  # the worker's turn; the page polls every second and sees the result
+    job = IssueJob.objects.get()
+    expect(page.get_by_role("heading", name=f"1001 keys issued in batch #{job.batch_id}")).to_be_visible()
+    name, text = download_text(page, lambda: page.get_by_role("button", name="Download CSV").click())
+    rows = list(csv.DictReader(text.splitlines()))
+    assert name == f"fiscobridge-batch-{job.batch_id}-codes.csv" and len(rows) == 1001
+    stored = set(ActivationKey.objects.filter(batch_id=job.batch_id).values_list("code_hmac", flat=True))
+    assert {code_digest(r["code"]) for r in rows} == stored
+    # The page learns of the download by itself, and offers nothing more.
+    expect(page.get_by_text(re.compile("The codes were downloaded on"))).to_be_visible()
+    expect(page.get_by_role("button", name="Download CSV")).to_have_count(0)

@@ -29,12 +29,20 @@ from fiscobridge.accounts.models import ApiToken
 from fiscobridge.audit.models import Event
 from fiscobridge.integrations.models import Connection
 from fiscobridge.keys.models import ActivationKey
+from fiscobridge.partners.large_batches import start_large_issue
+from fiscobridge.partners.models import IssueJob
 from fiscobridge.pos.models import Certificate
 from tests.factories import PASSWORD, browser_for, owned_objects, post_json, run_tasks
 
 OWNER, OTHER_TENANT, OTHER_KIND, ANONYMOUS, STAFF = "owner", "other tenant", "other kind", "anonymous", "staff"
 REQUESTERS = [OTHER_TENANT, OTHER_KIND, ANONYMOUS, STAFF, OWNER]  # the owner last: its action may change the object
-MISSING = {"certificate": "CZZZZZZZZZZ", "connection": "KZZZZZZZZZZ", "key_id": 2**40, "token_id": 2**40}
+MISSING = {
+    "certificate": "CZZZZZZZZZZ",
+    "connection": "KZZZZZZZZZZ",
+    "key_id": 2**40,
+    "token_id": 2**40,
+    "job_id": 2**40,
+}
 
 
 @dataclass
@@ -44,7 +52,7 @@ class Row:
     kind: str
     method: str
     path: str  # with {id}: filled with the owner's id, or a missing one
-    target: str  # which id: certificate, connection, key_id, token_id
+    target: str  # which id: certificate, connection, key_id, token_id, job_id
     owner_status: int
     api: bool = field(init=False)
     body: dict | None = None
@@ -76,6 +84,10 @@ MATRIX = {
         "partner", "POST", "/partner/keys/{id}/revoke/", "key_id", 302, body={"reason": "lost"}
     ),
     "partner/tokens/<int:token_id>/revoke/": Row("partner", "POST", "/partner/tokens/{id}/revoke/", "token_id", 302),
+    "partner/issue/jobs/<int:job_id>/": Row("partner", "GET", "/partner/issue/jobs/{id}/", "job_id", 200),
+    "partner/issue/jobs/<int:job_id>/codes.csv": Row(
+        "partner", "POST", "/partner/issue/jobs/{id}/codes.csv", "job_id", 200
+    ),
     "tokens/<int:token_id>/revoke/": Row("customer", "POST", "/tokens/{id}/revoke/", "token_id", 302),
 }
 BODY_ID_PAGES = {
@@ -147,6 +159,14 @@ def world(customer, outsider, reseller, other_reseller, staff, issue):
 def id_of(row: Row, persona, objects: dict):
     if row.target == "token_id":
         return ApiToken.objects.filter(user=persona.user).latest("id").pk
+    if row.target == "job_id":  # a large batch's job with its codes waiting for their download
+        job = IssueJob.objects.filter(partner=persona.partner, status="ready").first()
+        if job is None:
+            job = start_large_issue(
+                partner=persona.partner, actor=persona.user, product="pos", seats=1, months=1, quantity=2
+            )
+            run_tasks()
+        return job.pk
     return objects[row.target]
 
 
@@ -177,6 +197,7 @@ def snapshot() -> tuple:
         list(Connection.objects.order_by("pk").values_list("uid", "status")),
         list(ActivationKey.objects.order_by("pk").values_list("pk", "status")),
         list(ApiToken.objects.order_by("pk").values_list("pk", "revoked_at")),
+        list(IssueJob.objects.order_by("pk").values_list("pk", "status", "downloaded_at")),
         Event.objects.count(),
     )
 
@@ -223,18 +244,19 @@ ALL_ROWS = {**MATRIX, **BODY_ID_PAGES}
 def test_tenant_matrix(route, world):
     row = ALL_ROWS[route]
     side = world[row.kind]
+    owners_id = id_of(row, side["owner"], side["ids"])  # before any snapshot: it may create the object
     for who in REQUESTERS:
         client = client_for(row, who, world)
         if who == OTHER_TENANT:
             # the owner's object, asked for by the other tenant; then an id nobody has
             before = snapshot()
-            response = ask(row, client, id_of(row, side["owner"], side["ids"]))
+            response = ask(row, client, owners_id)
             assert snapshot() == before, (route, who)
             missing = ask(row, client, MISSING[row.target])
             expect(row, who, response, missing)
             continue
         before = snapshot()
-        response = ask(row, client, id_of(row, side["owner"], side["ids"]))
+        response = ask(row, client, owners_id)
         expect(row, who, response, None)
         if who != OWNER:
             assert snapshot() == before, (route, who)

@@ -4,6 +4,7 @@ from fiscobridge.partners.views import (
     dashboard,
     export,
     issue,
+    issue_jobs,
     key_detail,
     keys,
     lookup,
@@ -16,6 +17,8 @@ app_name = "partners"
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("issue/", issue.issue, name="issue"),
+    path("issue/jobs/<int:job_id>/", issue_jobs.issue_job, name="issue_job"),
+    path("issue/jobs/<int:job_id>/codes.csv", issue_jobs.issue_job_codes, name="issue_job_codes"),
     path("keys/", keys.keys, name="keys"),
     path("keys/table/", keys.keys_table, name="keys_table"),
     path("keys/export.csv", export.export, name="export"),

@@ -15,6 +15,7 @@ from fiscobridge.keys.issuance import issue_keys
 from fiscobridge.keys.models import ActivationKey, KeyBatch
 from fiscobridge.partners.emails import email_key_to_customer
 from fiscobridge.partners.forms import IssueForm
+from fiscobridge.partners.large_batches import is_large, start_large_issue
 from fiscobridge.partners.models import IssueFormNonce
 from fiscobridge.web.access import partner_page
 
@@ -60,6 +61,8 @@ def issue(request, partner):
     form = IssueForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
+        if is_large(data["quantity"]):
+            return _start_large_issue(request, partner, form)
         try:
             issued = issue_keys(
                 partner=partner,
@@ -102,3 +105,27 @@ def issue(request, partner):
                 },
             )
     return _issue_response(request, "partners/issue/_form.html", {"form": form, "nonce": _form_nonce(request)})
+
+
+def _start_large_issue(request, partner, form):
+    """More than KEY_ISSUE_DIRECT_MAX keys: queued for the worker; the answer is the job's progress
+    (views/issue_jobs.py), which offers the codes' one download when they are ready."""
+    data = form.cleaned_data
+    try:
+        job = start_large_issue(
+            partner=partner,
+            actor=request.user,
+            product=data["product"],
+            tier=data["tier"],
+            seats=data["seats"],
+            months=data["months"],
+            quantity=data["quantity"],
+            reference=data["reference"],
+            redeem_by=form.redeem_by_day(),
+            ip=client_ip(request),
+        )
+    except InvalidInput as error:
+        field = error.details.get("field")
+        form.add_error(field if field in form.fields else None, error.message)
+        return _issue_response(request, "partners/issue/_form.html", {"form": form, "nonce": _form_nonce(request)})
+    return _issue_response(request, "partners/issue/_job.html", {"job": job})
