@@ -122,7 +122,10 @@ PAGES: dict[str, list[Page]] = {
         Page("/partner/issue/", RESELLER),
         Page("/partner/issue/", RESELLER, then=_issue_two_keys, name="partner-issued-codes"),
     ],
-    "partner/issue/jobs/<int:job_id>/": [Page("/partner/issue/jobs/{job_id}/", RESELLER, name="partner-large-batch")],
+    "partner/issue/jobs/<int:job_id>/": [
+        Page("/partner/issue/jobs/{job_id}/", RESELLER, name="partner-large-batch-ready"),
+        Page("/partner/issue/jobs/{queued_job_id}/", RESELLER, name="partner-large-batch-queued"),
+    ],
     "partner/keys/": [Page("/partner/keys/", RESELLER)],
     "partner/keys/<int:key_id>/": [Page("/partner/keys/{key_id}/", RESELLER)],
     "partner/lookup/": [Page("/partner/lookup/", RESELLER)],
@@ -271,6 +274,9 @@ def _check_folded_menu(page, source: str, shot: Path) -> list[str]:
     problems = []
     if toggle.get_attribute("aria-expanded") != "false" or links.first.is_visible():
         problems.append("on a phone the sidebar's links are not folded under the Menu button")
+    # Folded, it is one bar (the brand and the button), also on a page shorter than the window.
+    if (height := nav.bounding_box()["height"]) > 100:
+        problems.append(f"the folded sidebar is {height:.0f}px tall")
     toggle.click()
     if toggle.get_attribute("aria-expanded") != "true" or not all(link.is_visible() for link in links.all()):
         problems.append("the Menu button does not show every sidebar link")
@@ -290,12 +296,15 @@ def world(customer, teammate, reseller, staff, issue, stripe_on):
     objects = owned_objects(customer, reseller, issue)
     objects["session_id"] = start_checkout_page(customer)
     objects["staff_email"] = staff.user.email
-    # A large batch's page with its codes ready (the download buttons); queued and issuing differ
-    # only by their text and progress bar.
+    # A large batch's page with its codes ready (the download buttons)…
     objects["job_id"] = start_large_issue(
         partner=reseller.partner, actor=reseller.user, product="pos", seats=1, months=1, quantity=2
     ).pk
     run_tasks()
+    # …and one still waiting for a worker: its progress bar (the page polls it every second).
+    objects["queued_job_id"] = start_large_issue(
+        partner=reseller.partner, actor=reseller.user, product="pos", seats=1, months=1, quantity=2
+    ).pk
     user = customer.user
     objects["reset"] = (
         f"/reset/{urlsafe_base64_encode(force_bytes(user.pk))}/{default_token_generator.make_token(user)}/"
