@@ -5,8 +5,8 @@
   the page: no serious or critical violation;
 - every page fits a 375 px phone and a 1280 px desktop: nothing scrolls the page sideways, and no
   element is wider than the window except inside a container made to scroll (a table's wrapper);
-  a screenshot of each page at each width is written to test-results/accessibility/ (not kept
-  in git) for a person to look at.
+  a screenshot of each page at each width is written to test-results/accessibility/<database>/
+  <persona>/ (not kept in git) for a person to look at.
 
 `PAGES` names every page route; `NOT_PAGES` every other route with the reason it is not a page.
 `test_every_route_is_a_page_or_said_not_to_be` reads Django's resolver, so a page added later
@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
+from django.db import connection
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -334,6 +335,8 @@ def _slug(route: str, page: Page) -> str:
 @pytest.mark.parametrize("persona", ["customer", "teammate", "reseller", "staff", "anonymous"])
 def test_every_page_passes_axe_and_fits_a_phone(persona, world, context, live_server):
     source = _axe_source()
+    # make test runs the SQLite and PostgreSQL passes at once: each writes its own screenshots.
+    shots = SCREENSHOTS / connection.vendor / persona
     if persona != "anonymous":
         _sign_in(context, live_server, world["personas"][persona])
     page = context.new_page()
@@ -356,13 +359,13 @@ def test_every_page_passes_axe_and_fits_a_phone(persona, world, context, live_se
         for width in reversed(WIDTHS):
             page.set_viewport_size({"width": width, "height": 900})
             page.wait_for_function(_SETTLED)
-            shot = SCREENSHOTS / persona / f"{slug}-{width}.png"
+            shot = shots / f"{slug}-{width}.png"
             page.screenshot(path=shot, full_page=True)
             if violations := _axe(page, source):
                 failures.append(f"{slug} at {width}px ({page.url}):\n{_describe(violations)}")
             if overflow := page.evaluate(_OVERFLOW):
                 failures.append(f"{slug} at {width}px does not fit ({shot}):\n  " + "\n  ".join(overflow))
             if width < 760 and not menu_checked and page.locator(".menu-toggle").count():
-                failures.extend(_check_folded_menu(page, source, SCREENSHOTS / persona / f"{slug}-{width}-menu.png"))
+                failures.extend(_check_folded_menu(page, source, shots / f"{slug}-{width}-menu.png"))
                 menu_checked = True
     assert not failures, f"as {persona}:\n" + "\n".join(failures)
