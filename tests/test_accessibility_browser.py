@@ -250,8 +250,9 @@ def _axe_source() -> str:
 
 def _axe(page, source: str) -> list[dict]:
     # page.add_script_tag(path=…) inserts the file as an inline <script>, which our
-    # Content-Security-Policy (script-src 'self', no 'unsafe-inline') refuses — the test's CSP
-    # watch would fail, and axe would not load. page.evaluate runs in the page through the
+    # Content-Security-Policy (scripts from 'self' only, no 'unsafe-inline') refuses: Playwright
+    # raises "Executing inline script violates the following Content Security Policy directive",
+    # and the test's CSP watch fails. page.evaluate runs in the page through the
     # DevTools protocol, which the CSP does not govern, so the product's policy stays as it is.
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.evaluate(source)
