@@ -29,6 +29,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from fiscobridge.keys.issuance import issue_keys
+from fiscobridge.partners.models import IssueJob
 from tests.factories import PASSWORD, PFX_PASSWORD, browser_for, new_pfx, run_tasks
 from tests.stripe_fake import post_event
 
@@ -335,6 +336,21 @@ def _crawl(seen: Crawl, *, customer, outsider, reseller, other_reseller, staff, 
         "/partner/issue/",
         {"product": "pos", "seats": 1, "months": 12, "quantity": 3, "nonce": nonce_of(partner)},
     )
+    # A large batch (more than KEY_ISSUE_DIRECT_MAX keys): queued, ready, downloaded, and again.
+    post(
+        "issue a large batch",
+        partner,
+        "/partner/issue/",
+        {"product": "pos", "seats": 1, "months": 12, "quantity": 1001, "nonce": nonce_of(partner)},
+        htmx=True,
+    )
+    job = IssueJob.objects.filter(partner=reseller.partner).latest("id")
+    get("large batch, queued", partner, f"/partner/issue/jobs/{job.pk}/", htmx=True)
+    run_tasks()
+    get("large batch, ready", partner, f"/partner/issue/jobs/{job.pk}/")
+    post("large batch, download", partner, f"/partner/issue/jobs/{job.pk}/codes.csv", {})
+    post("large batch, downloaded again", partner, f"/partner/issue/jobs/{job.pk}/codes.csv", {})
+    get("large batch, downloaded", partner, f"/partner/issue/jobs/{job.pk}/", htmx=True)
     post("revoke an activated key", partner, f"/partner/keys/{activated_id}/revoke/", {"reason": "Oops"}, htmx=True)
     post("revoke a key", partner, f"/partner/keys/{revoked_id}/revoke/", {"reason": "Order cancelled"}, follow=True)
     _, elsewhere = issue(partner=other_reseller.partner, actor=other_reseller.user)
@@ -360,6 +376,7 @@ def _crawl(seen: Crawl, *, customer, outsider, reseller, other_reseller, staff, 
     params = {
         "token_id": token,
         "key_id": activated_id,
+        "job_id": job.pk,
         "uidb64": urlsafe_base64_encode(force_bytes(customer.user.pk)),
         "token": default_token_generator.make_token(customer.user),
     }
@@ -384,6 +401,7 @@ def _crawl(seen: Crawl, *, customer, outsider, reseller, other_reseller, staff, 
     post("reset", visitor, set_password, {"new_password1": new_password, "new_password2": new_password}, follow=True)
     get("reset link, used", visitor, reset)
     get("admin index (our base_site.html)", admin, "/admin/")
+    get("API docs (our ninja/swagger.html)", shop, "/api/v1/docs")
     # Two-factor sign-in: the code step (the staff persona has an authenticator), and a set-up.
     two_steps = Client()
     post(
