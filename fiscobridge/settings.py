@@ -281,6 +281,8 @@ TIER_QUOTAS = {
 }
 TRIAL_CONNECTIONS = env.int("TRIAL_CONNECTIONS", default=1)
 TRIAL_INVOICES_PER_MONTH = env.int("TRIAL_INVOICES_PER_MONTH", default=50)
+# Integrations warns (meter, banner) when a tier has used this share of its monthly invoices.
+INVOICE_WARNING_PERCENT = env.int("INVOICE_WARNING_PERCENT", default=80)
 CERTIFICATE_MAX_BYTES = env.int("CERTIFICATE_MAX_BYTES", default=1024 * 1024)
 # Opening a PKCS#12 file runs each key derivation as many rounds as the file asks. Real tools
 # write 2,048 (OpenSSL, macOS), 2,000 (Windows) or 10,000 (Java keytool): a million is 100 times

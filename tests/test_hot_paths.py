@@ -16,7 +16,7 @@ from ninja.renderers import JSONRenderer
 
 from fiscobridge.api.schemas import ActivatedOut, ConnectionOut, EntitlementOut, PreviewOut
 from fiscobridge.core import clock
-from fiscobridge.integrations.models import ConnectionUsage
+from fiscobridge.integrations.models import InvoiceUsage
 from fiscobridge.keys import hot_sql
 from fiscobridge.keys.codes import code_digest, generate_code, parse_key
 from fiscobridge.pos.entitlement import entitlements_for_account
@@ -184,8 +184,8 @@ def test_usage_is_one_statement_after_the_connection(warm):
     for expected_total in (3, 6):
         sql = statements(lambda: post_json(warm.client, url, {"invoices": 3}), 200)
         assert len(sql) == 3, sql  # the token, the connection, the counting upsert
-        assert sql[2].startswith("INSERT INTO integrations_connectionusage") and "ON CONFLICT" in sql[2]
-        assert ConnectionUsage.objects.get().invoices == expected_total
+        assert sql[2].startswith("INSERT INTO integrations_invoiceusage") and "ON CONFLICT" in sql[2]
+        assert InvoiceUsage.objects.get().invoices == expected_total
 
 
 def test_hot_path_answers_match_their_declared_schemas(warm, issue):
