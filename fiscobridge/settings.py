@@ -399,6 +399,8 @@ STRIPE_PRICE_INT_GROWTH_YEARLY = env.str("STRIPE_PRICE_INT_GROWTH_YEARLY", defau
 STRIPE_PRICE_INT_SCALE_MONTHLY = env.str("STRIPE_PRICE_INT_SCALE_MONTHLY", default="")
 STRIPE_PRICE_INT_SCALE_YEARLY = env.str("STRIPE_PRICE_INT_SCALE_YEARLY", default="")
 # A past_due subscription keeps its seats this long after we first see it unpaid.
+# Purchase Seats shows the configured Prices, read from Stripe and cached this long (docs/billing.md).
+STRIPE_PRICE_CACHE_SECONDS = env.int("STRIPE_PRICE_CACHE_SECONDS", default=3600)
 STRIPE_PAST_DUE_GRACE_DAYS = env.int("STRIPE_PAST_DUE_GRACE_DAYS", default=7)
 # The portal's address as browsers reach it: Stripe sends customers back to it after Checkout.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")

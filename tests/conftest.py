@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import override_settings
@@ -164,6 +165,7 @@ def stripe_server():
 def stripe_on(settings, stripe_server):
     """Stripe configured and pointing at the local servers, with every price id set; reset for each test."""
     stripe_server.reset()
+    cache.clear()  # the Stripe Prices read by an earlier test (billing/prices.py caches them)
     settings.STRIPE_SECRET_KEY = SECRET_KEY
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     settings.STRIPE_API_BASE = stripe_server.url
