@@ -251,12 +251,15 @@ def _cmd_prune(args) -> int:
 def _cmd_send_reminders(args) -> int:
     from fiscobridge.notifications.reminders import send_reminders
     from fiscobridge.notifications.sending import transport_description
+    from fiscobridge.pos.expiry_reminders import queue_due_certificate_reminders
 
+    certificates = queue_due_certificate_reminders()
     report = send_reminders()
     sending = report.sending
     print(f"E-mail transport: {transport_description()}")
     print(
-        f"Reminders queued: {report.queued}. E-mails sent: {sending.sent}; failed this run: {sending.failed}; "
+        f"Reminders queued: {report.queued + certificates}. "
+        f"E-mails sent: {sending.sent}; failed this run: {sending.failed}; "
         f"still pending: {report.pending}; given up (staff may requeue them in the admin): {report.given_up}."
     )
     if sending.failed or sending.errors:
@@ -372,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     reminders = sub.add_parser(
         "send-reminders",
-        help="queue the 30/7/1-day subscription reminders that are due and send all pending e-mail (run from cron)",
+        help="queue the 30/7/1-day subscription and certificate expiry reminders that are due and send all "
+        "pending e-mail (run from cron)",
     )
     reminders.set_defaults(run=_cmd_send_reminders)
 

@@ -11,8 +11,10 @@ import time_machine
 from fiscobridge.accounts.services import set_time_zone
 from fiscobridge.integrations.services import create_connection, record_invoice_usage
 from fiscobridge.notifications.models import EmailKind, OutboundEmail
-from fiscobridge.notifications.reminders import send_reminders
+from fiscobridge.notifications.sending import send_outbound
+from fiscobridge.pos.expiry_reminders import queue_due_certificate_reminders
 from fiscobridge.pos.models import Certificate
+from fiscobridge.pos.tasks import queue_and_send_certificate_expiry_reminders
 from fiscobridge.subscriptions.models import Source, Subscription
 from tests.factories import browser_for, grant, redeem
 
@@ -148,11 +150,11 @@ def test_certificate_expiry_e_mails_at_30_7_and_1_local_days_once_each(customer,
     with time_machine.travel(ends - timedelta(days=40), tick=False) as traveller:
         cert = certificate(customer.account, "CEXP", ends, uploaded_at=ends - timedelta(days=200))
         certificate(customer.account, "CREV", ends, status="revoked")
-        assert send_reminders().queued == 0
+        assert queue_due_certificate_reminders() == 0
         for days, label in ((30, "30 days"), (7, "7 days"), (1, "1 day")):
             traveller.move_to(ends - timedelta(days=days))
-            report = send_reminders()
-            assert report.queued == 1 and report.sending.sent == 1
+            assert queue_due_certificate_reminders() == 1
+            assert send_outbound().sent == 1
             [mail] = mailoutbox
             assert mail.subject == f"Your fiscal certificate CEXP expires in {label}"
             assert mail.to == sorted([customer.user.email, teammate.user.email])
@@ -160,7 +162,7 @@ def test_certificate_expiry_e_mails_at_30_7_and_1_local_days_once_each(customer,
             assert "2 Jun 2027 00:00 +12" in mail.body  # the account's zone, Pacific/Fiji
             mailoutbox.clear()
             traveller.shift(timedelta(hours=1))
-            assert send_reminders().queued == 0 and mailoutbox == []
+            assert queue_due_certificate_reminders() == 0 and send_outbound().sent == 0
     keys = OutboundEmail.objects.filter(kind=EmailKind.CERTIFICATE_EXPIRY).values_list("dedupe_key", flat=True)
     assert sorted(keys) == [f"certificate:{cert.pk}:expires-in-{d}d" for d in (1, 30, 7)]
 
@@ -169,9 +171,10 @@ def test_a_certificate_uploaded_with_days_left_is_told_only_the_reminder_due(cus
     ends = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
     with time_machine.travel(ends - timedelta(days=5), tick=False):
         certificate(customer.account, "CLATE", ends, uploaded_at=ends - timedelta(days=5))
-        assert send_reminders().queued == 0  # 7 days was already past when it was uploaded
+        assert queue_due_certificate_reminders() == 0  # 7 days was already past when it was uploaded
     with time_machine.travel(ends - timedelta(hours=20), tick=False):
-        assert send_reminders().queued == 1
+        # The hourly job (fiscobridge/jobs.py), as the worker runs it.
+        assert queue_and_send_certificate_expiry_reminders.call() == {"queued": 1, "sent": 1, "failed": 0}
         assert mailoutbox[0].subject == "Your fiscal certificate CLATE expires in 1 day"
 
 

@@ -11,7 +11,6 @@ from django.db.models import Q
 
 from fiscobridge.core import clock
 from fiscobridge.core.localtime import days_left
-from fiscobridge.notifications.certificate_reminders import queue_due_certificate_reminders
 from fiscobridge.notifications.compose import (
     Draft,
     account_recipients,
@@ -153,9 +152,8 @@ def queue_due_reminders(*, at: datetime | None = None) -> int:
 
 
 def send_reminders(*, at: datetime | None = None) -> ReminderReport:
-    """What `fiscobridge send-reminders` does: queue due reminders (subscriptions ending, and
-    certificates expiring), then send everything pending."""
-    queued = queue_due_reminders(at=at) + queue_due_certificate_reminders(at=at)
+    """What `fiscobridge send-reminders` does: queue due reminders, then send everything pending."""
+    queued = queue_due_reminders(at=at)
     sending = send_outbound()
     return ReminderReport(
         queued=queued,

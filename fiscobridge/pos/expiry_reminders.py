@@ -3,7 +3,8 @@
 the subscription reminders, up to 30), each once.
 
 The certificate's end is its certificate authority's, not ours: nothing we sell renews it, so the
-e-mail says how to replace it. Queued by the daily reminders task, sent by the worker.
+e-mail says how to replace it. Queued by the hourly `certificate-expiry-reminders` job
+(pos/tasks.py) and by `fiscobridge send-reminders`, sent by the worker.
 """
 
 from datetime import datetime, timedelta
