@@ -185,15 +185,15 @@ def test_the_connections_table_shows_a_meter_and_warns_at_80_percent(customer):
     connection = create_connection(account=customer.account, actor=None, type="xero", tier="trial", name="Books")
     record_invoice_usage(connection=connection, invoices=39)
     html = page(customer, "/integrations/")
-    assert '<meter min="0" max="50" low="40" high="40" optimum="0" value="39"' in html
+    assert '<meter min="0" max="50" low="40" high="49" optimum="0" value="39"' in html
     assert "39 / 50" in html and "% used" not in html and 'class="alert warning"' not in html
     record_invoice_usage(connection=connection, invoices=1)
     html = page(customer, "/integrations/")
     assert '<span class="chip warn">80 % used</span>' in html
-    assert "Trial has used 80 % of this month’s invoices</strong> (40 of 50)" in html
+    assert "Trial connections have used 80 % of this month’s invoices</strong> (40 of 50)" in html
     record_invoice_usage(connection=connection, invoices=10)
     html = page(customer, "/integrations/")
-    assert "Limit reached" in html and "Trial has used all 50 invoices of this month." in html
+    assert "Limit reached" in html and "Trial connections have used all 50 invoices of this month." in html
 
 
 def test_a_connection_that_may_not_sync_says_why(customer, issue):

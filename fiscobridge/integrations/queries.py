@@ -79,6 +79,11 @@ class TierMonth:
         return -(-self.limit * settings.INVOICE_WARNING_PERCENT // 100)
 
     @property
+    def meter_high(self) -> int:
+        """The meter's `high`: below it a nearly used-up month is amber, at the limit red."""
+        return max(self.warn_at, self.limit - 1)
+
+    @property
     def tier_label(self) -> str:
         return ConnectionTier(self.tier).label
 
