@@ -4,7 +4,9 @@ the lease expires. Time is moved with time-machine; the device's clock is the fr
 
 import base64
 import json
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import jwt
 import pytest
@@ -440,3 +442,35 @@ def test_the_first_key_is_made_on_first_need(customer, issue, first_lease):
     else:
         customer.client.get(JWKS_URL)
     assert SigningKey.objects.count() == 1
+
+
+def test_the_python_example_of_the_docs_decides_as_the_device(customer, issue):
+    """docs/leases.md's PyJWT example, run as written, against a real lease and JWKS."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "leases.md").read_text()
+    example = re.search(r"```python\n(.*?)```", text, re.DOTALL).group(1)
+    namespace: dict = {}
+    exec(compile(example, "docs/leases.md", "exec"), namespace)  # our own documentation, run as written
+    may_sign = namespace["may_sign"]
+    grant(customer, issue)
+    device = device_for(customer)
+    device.go_online()
+    assert may_sign(device.lease, device.jwks, device.uid, device.fingerprint) == (True, "ok")
+    assert may_sign(device.lease, device.jwks, "COTHER", device.fingerprint) == (False, "not_my_certificate")
+    assert may_sign(device.lease[:-4] + "AAAA", device.jwks, device.uid, device.fingerprint)[0] is False
+    with at(datetime.now(UTC) + timedelta(hours=73)):
+        assert may_sign(device.lease, device.jwks, device.uid, device.fingerprint) == (False, "ExpiredSignatureError")
+
+
+def test_rotating_the_encryption_secret_re_encrypts_the_signing_key(customer, issue, settings, capsys):
+    grant(customer, issue)
+    device = device_for(customer)
+    device.go_online()
+    kid = jwt.get_unverified_header(device.lease)["kid"]
+    settings.ENCRYPTION_OLD_SECRETS = [settings.ENCRYPTION_SECRET]
+    settings.ENCRYPTION_SECRET = "a-new-encryption-secret-for-this-test"
+    assert main(["rotate-encryption-key"]) == 0
+    assert "Re-encrypted 1 lease signing key(s)" in capsys.readouterr().out
+    settings.ENCRYPTION_OLD_SECRETS = []  # the old secret is gone: the key must open with the new one
+    signing_keys.forget_cached_key()
+    device.go_online()
+    assert jwt.get_unverified_header(device.lease)["kid"] == kid and device.may_sign() == (True, "ok")
