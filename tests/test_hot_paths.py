@@ -183,9 +183,10 @@ def test_lease_is_three_statements_after_the_token_with_the_signing_key_cached(w
     Subscription.objects.filter(account=warm.account).update(seats=1)  # the second is over the limit
     lease = lambda uid: lambda: post_json(warm.client, f"/api/v1/pos/certificates/{uid}/lease", {})  # noqa: E731
     sql = statements(lease(uids[0]), 200)
-    # the token; the signing key (read once per process and LEASE_KEY_CACHE_SECONDS; made here,
-    # the first ever); the entitlement's one statement; the subscription dates; the audit event
-    assert len(sql) == 1 + 2 + 1 + 1 + 1, sql
+    # the token; the entitlement's one statement; the signing key (read once per process and
+    # LEASE_KEY_CACHE_SECONDS; made here, the first ever); the subscription dates; the audit event
+    assert len(sql) == 1 + 1 + 2 + 1 + 1, sql
+    assert "leases_signingkey" in sql[2] and "leases_signingkey" in sql[3]
     sql = statements(lease(uids[0]), 200)
     assert len(sql) == 4, sql  # the key now comes from the process cache
     assert "pos_certificate" in sql[1] and "subscriptions_subscription" in sql[2]

@@ -48,8 +48,8 @@ def issue_lease(*, account, uid: str, actor=None, ip: str | None = None) -> Leas
     """A lease for the account's certificate `uid` (CertificateNotFound, 404, also for another
     account's UID), with the entitlement's own decision and reason. Audited; never stored."""
     now = clock.now()
+    facts, entitlement = entitlement_with_facts(account.pk, uid, now)  # 404 before anything else
     key = current_signing_key()
-    facts, entitlement = entitlement_with_facts(account.pk, uid, now)
     if entitlement.can_sign:
         expires = lease_expiry(account_id=account.pk, place=facts.ahead + 1, not_after=facts.not_after, now=now)
     else:
