@@ -32,6 +32,7 @@ from tests.factories import (
     new_pfx,
     post_json,
     redeem,
+    run_at_once,
     to_pfx,
     token_client,
     upload_pfx,
@@ -474,3 +475,15 @@ def test_rotating_the_encryption_secret_re_encrypts_the_signing_key(customer, is
     signing_keys.forget_cached_key()
     device.go_online()
     assert jwt.get_unverified_header(device.lease)["kid"] == kid and device.may_sign() == (True, "ok")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_processes_racing_to_make_the_first_key_agree_on_one():
+    def first_need():
+        signing_keys.forget_cached_key()  # as if each thread were a fresh process
+        return signing_keys.current_signing_key().kid
+
+    kids = run_at_once([first_need] * 6)
+    assert all(isinstance(kid, str) for kid in kids), kids
+    assert len(set(kids)) == 1 and SigningKey.objects.count() == 1
