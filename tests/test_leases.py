@@ -26,6 +26,7 @@ from fiscobridge.subscriptions.models import Subscription
 from fiscobridge.subscriptions.services import end_subscription
 from tests.factories import (
     CERTIFICATES,
+    browser_for,
     dump_database,
     grant,
     make_certificate,
@@ -159,6 +160,8 @@ def test_each_lease_is_audited_and_never_stored(customer, issue):
     assert event.details["exp"] == datetime.fromtimestamp(claims["exp"], UTC).isoformat()
     signature = device.lease.rsplit(".", 1)[1]
     assert signature not in dump_database() and device.lease.split(".")[1] not in dump_database()
+    page = browser_for(customer).get("/activity/").content.decode()
+    assert "Offline lease issued" in page and signature not in page
 
 
 def _b64(data: bytes) -> str:
