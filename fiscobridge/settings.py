@@ -305,6 +305,8 @@ IDEMPOTENCY_STALE_SECONDS = env.int("IDEMPOTENCY_STALE_SECONDS", default=120)
 # rotation reaches every process within this; a retired key stays published that much longer).
 LEASE_HOURS = env.int("LEASE_HOURS", default=72)
 LEASE_KEY_CACHE_SECONDS = env.int("LEASE_KEY_CACHE_SECONDS", default=60)
+if LEASE_HOURS < 1 or LEASE_KEY_CACHE_SECONDS < 0:
+    raise environ.ImproperlyConfigured("LEASE_HOURS must be at least 1 and LEASE_KEY_CACHE_SECONDS at least 0")
 
 # --- Logs (docs/observability.md): `plain` lines, or `json`, one object per line with the
 # request's id, who is calling and the URL pattern (core/json_log.py).
