@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "fiscobridge.subscriptions",
     "fiscobridge.keys",
     "fiscobridge.pos",
+    "fiscobridge.leases",
     "fiscobridge.integrations",
     "fiscobridge.billing",
     "fiscobridge.notifications",
@@ -301,6 +302,13 @@ REQUEST_MAX_URL_BYTES = env.int("REQUEST_MAX_URL_BYTES", default=8 * 1024)
 # never answered (its process died) frees its key after this many seconds (above gunicorn's timeout).
 IDEMPOTENCY_KEEP_HOURS = env.int("IDEMPOTENCY_KEEP_HOURS", default=24)
 IDEMPOTENCY_STALE_SECONDS = env.int("IDEMPOTENCY_STALE_SECONDS", default=120)
+# Offline leases (SPEC 9.1, docs/leases.md): the longest a lease lets a POS sign without asking
+# again, and how long each process keeps the current signing key before reading it again (a
+# rotation reaches every process within this; a retired key stays published that much longer).
+LEASE_HOURS = env.int("LEASE_HOURS", default=72)
+LEASE_KEY_CACHE_SECONDS = env.int("LEASE_KEY_CACHE_SECONDS", default=60)
+if LEASE_HOURS < 1 or LEASE_KEY_CACHE_SECONDS < 0:
+    raise environ.ImproperlyConfigured("LEASE_HOURS must be at least 1 and LEASE_KEY_CACHE_SECONDS at least 0")
 
 # --- Logs (docs/observability.md): `plain` lines, or `json`, one object per line with the
 # request's id, who is calling and the URL pattern (core/json_log.py).

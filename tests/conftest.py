@@ -42,6 +42,17 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _lease_key_cache_per_test():
+    # The lease signing key is cached per process (leases/signing_keys.py); each test's database
+    # starts without keys, so a key cached by an earlier test must not sign this test's leases.
+    from fiscobridge.leases.signing_keys import forget_cached_key
+
+    forget_cached_key()
+    yield
+    forget_cached_key()
+
+
 @dataclass
 class Persona:
     user: object

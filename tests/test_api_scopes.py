@@ -43,6 +43,7 @@ ROUTES = {
     "POST /pos/certificates": (CUSTOMER, {S.POS_CERTIFICATES}, 201),
     "POST /pos/certificates/{uid}/revoke": (CUSTOMER, {S.POS_CERTIFICATES}, 200),
     "GET /pos/certificates/{uid}/entitlement": (CUSTOMER, {S.POS_ENTITLEMENT, S.READ}, 200),
+    "POST /pos/certificates/{uid}/lease": (CUSTOMER, {S.POS_ENTITLEMENT}, 200),
     "GET /integrations/connections": (CUSTOMER, {S.INTEGRATIONS_CONNECTIONS, S.READ}, 200),
     "POST /integrations/connections": (CUSTOMER, {S.INTEGRATIONS_CONNECTIONS}, 201),
     "POST /integrations/connections/{uid}/usage": (CUSTOMER, {S.INTEGRATIONS_USAGE}, 200),

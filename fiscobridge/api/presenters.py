@@ -81,3 +81,7 @@ def certificate_dict(certificate, *, can_sign: bool) -> dict:
 
 def entitlement_dict(entitlement) -> dict:
     return {"can_sign": entitlement.can_sign, "reason": entitlement.reason}
+
+
+def lease_dict(lease) -> dict:
+    return {"lease": lease.token, "expires_at": lease.expires_at}

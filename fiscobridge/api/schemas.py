@@ -244,3 +244,8 @@ class CertificateListOut(SeatsOut):
 class EntitlementOut(Schema):
     can_sign: bool
     reason: EntitlementReason
+
+
+class LeaseOut(Schema):
+    lease: str = Field(description="Compact JWT (EdDSA, Ed25519): check it with GET /.well-known/jwks.json")
+    expires_at: datetime = Field(description="The lease's `exp`, in UTC")
