@@ -17,7 +17,7 @@ LAYERS = [
     {"notifications"},
     {"keys"},
     {"pos", "integrations"},
-    {"seats"},  # seats used / total / available: capacity and usage together
+    {"seats", "leases"},  # seats used / total / available; offline leases (signed entitlements)
     {"web", "billing"},
     {"api", "portal", "partners", "staff"},  # presentation: never one another
     {"demo", "prune"},  # demo data; the retention of every growing table
