@@ -158,6 +158,8 @@ NOT_PAGES = {
     "billing/portal/": "POST only; redirects to Stripe's Customer Portal",
     "billing/seats/": "POST only (seat change on pos/buy/)",
     "billing/invoices/": "htmx fragment of pos/buy/ and billing/subscriptions/",
+    "billing/prices/": "htmx fragment of the Upgrade Plan modal's Purchase Seats (checked open on pos/)",
+    ".well-known/jwks.json": "JSON: the offline leases' public keys",
     "tokens/<int:token_id>/revoke/": "POST only; redirects to tokens/",
     "partner/keys/table/": "htmx fragment of partner/keys/ (checked inside it)",
     "partner/keys/export.csv": "a CSV download",
