@@ -10,6 +10,7 @@ from fiscobridge.notifications.tasks import queue_and_send_reminders, send_pendi
 from fiscobridge.prune import prune
 from fiscobridge.tasks.housekeeping import recover_lost_tasks
 from fiscobridge.tasks.schedule import PeriodicJob
+from fiscobridge.webhooks.tasks import deliver_due_webhooks, emit_subscription_endings
 
 
 @task()
@@ -25,4 +26,7 @@ PERIODIC_JOBS = [
     PeriodicJob("prune", prune_old_rows, timedelta(days=1)),
     PeriodicJob("recover-lost-tasks", recover_lost_tasks, timedelta(minutes=5)),
     PeriodicJob("prune-idempotency-keys", prune_idempotent_requests, timedelta(hours=1)),
+    # The safety net behind each delivery's own task (docs/webhooks.md).
+    PeriodicJob("deliver-due-webhooks", deliver_due_webhooks, timedelta(minutes=1)),
+    PeriodicJob("subscription-ending-webhooks", emit_subscription_endings, timedelta(hours=1)),
 ]

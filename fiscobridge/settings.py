@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "fiscobridge.integrations",
     "fiscobridge.billing",
     "fiscobridge.notifications",
+    "fiscobridge.webhooks",
     "fiscobridge.partners",
     "fiscobridge.portal",
     "fiscobridge.staff",
@@ -357,6 +358,11 @@ PASSWORD_RESET_PER_IP_PER_HOUR = env.int("PASSWORD_RESET_PER_IP_PER_HOUR", defau
 PASSWORD_RESET_PER_EMAIL_PER_HOUR = env.int("PASSWORD_RESET_PER_EMAIL_PER_HOUR", default=3)
 NOTIFICATIONS_REMINDER_DAYS = env.list("NOTIFICATIONS_REMINDER_DAYS", cast=int, default=[30, 7, 1])
 NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=10)
+
+# Webhooks (docs/webhooks.md): partners' endpoints on private, loopback or link-local addresses
+# are refused (they could reach our own network), unless this says otherwise (tests, an on-site
+# install whose partners' systems are on the LAN).
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False)
 
 # --- Task queue (docs/tasks.md): Django's Tasks API with the database backend; `fiscobridge
 # worker` runs the tasks and the periodic jobs of fiscobridge/jobs.py. TASKS_BACKEND may name

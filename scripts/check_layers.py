@@ -15,6 +15,7 @@ LAYERS = [
     {"accounts"},
     {"subscriptions"},
     {"notifications"},
+    {"webhooks"},  # partners' webhook endpoints and deliveries: told by keys, e-mail when failing
     {"keys"},
     {"pos", "integrations"},
     {"seats"},  # seats used / total / available: capacity and usage together
