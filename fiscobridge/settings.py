@@ -381,6 +381,7 @@ TASKS_SCHEDULE_TICK_SECONDS = env.int("TASKS_SCHEDULE_TICK_SECONDS", default=30)
 PRUNE_ATTEMPTS_DAYS = env.int("PRUNE_ATTEMPTS_DAYS", default=90)
 PRUNE_LOGIN_LOGS_DAYS = env.int("PRUNE_LOGIN_LOGS_DAYS", default=90)
 PRUNE_SENT_EMAILS_DAYS = env.int("PRUNE_SENT_EMAILS_DAYS", default=90)
+PRUNE_WEBHOOK_EVENTS_DAYS = env.int("PRUNE_WEBHOOK_EVENTS_DAYS", default=30)  # with their delivery log
 AUDIT_KEEP_DAYS = env.int("AUDIT_KEEP_DAYS", default=0) or None
 # `/readyz` fails when the newest worker heartbeat (one per schedule tick) is older than this.
 READY_WORKER_MAX_AGE_SECONDS = env.int("READY_WORKER_MAX_AGE_SECONDS", default=120)

@@ -450,3 +450,19 @@ def test_queries_of_an_activation_with_a_listening_endpoint_stay_one_round_trip(
     writes = [q["sql"] for q in captured.captured_queries if "webhooks_" in q["sql"]]
     if connection.vendor == "postgresql":
         assert len(writes) == 1 and "keys_redeemattempt" in writes[0], writes
+
+
+def test_prune_deletes_old_events_with_their_deliveries_but_never_a_pending_one(reseller, issue):
+    from fiscobridge.prune import prune
+
+    add_endpoint(reseller, "https://hooks.example.com/fb", ["batch.issued"])
+    issue()
+    issue()
+    old, pending = Delivery.objects.order_by("pk")
+    Delivery.objects.filter(pk=old.pk).update(status=DeliveryStatus.SUCCEEDED)
+    issue()  # a recent one
+    with time_machine.travel(clock.now() + timedelta(days=31), tick=False):
+        report = prune()
+    assert report["webhook_events"] == 2  # the event and its delivery
+    assert not Event.objects.filter(pk=old.event_id).exists() and not Delivery.objects.filter(pk=old.pk).exists()
+    assert Delivery.objects.filter(pk=pending.pk).exists() and Delivery.objects.count() == 2
