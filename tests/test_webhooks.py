@@ -2,6 +2,7 @@
 
 import json
 import socket
+import threading
 import time
 from datetime import timedelta
 
@@ -466,3 +467,45 @@ def test_prune_deletes_old_events_with_their_deliveries_but_never_a_pending_one(
     assert report["webhook_events"] == 2  # the event and its delivery
     assert not Event.objects.filter(pk=old.event_id).exists() and not Delivery.objects.filter(pk=old.pk).exists()
     assert Delivery.objects.filter(pk=pending.pk).exists() and Delivery.objects.count() == 2
+
+
+def test_an_answer_that_is_not_http_is_a_failed_attempt_not_a_crash(allow_local, reseller, customer, issue):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def answer_garbage():
+        connection_, _ = server.accept()
+        connection_.recv(65536)
+        connection_.sendall(b"this is not HTTP\r\n\r\n")
+        connection_.close()
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    try:
+        add_endpoint(reseller, f"http://127.0.0.1:{server.getsockname()[1]}/x", ["key.activated"])
+        [code] = issue()
+        assert activate(customer, code).status_code == 201
+        run_tasks()
+        delivery = Delivery.objects.get()
+        assert delivery.status == "pending" and delivery.attempts == 1 and delivery.claimed_until is None
+        assert "BadStatusLine" in delivery.last_error or "RemoteDisconnected" in delivery.last_error
+    finally:
+        thread.join(timeout=5)
+        server.close()
+
+
+@pytest.mark.parametrize(
+    "url", ["https://hooks.example.com/a b", "https://hooks.exämple.com/", "https://h.example.com/\x00"]
+)
+def test_a_url_that_an_http_request_cannot_carry_is_refused(reseller, url):
+    response = post_json(reseller.client, ENDPOINTS, {"url": url, "events": ["key.activated"]})
+    assert response.status_code == 422 and response.json()["error"]["details"]["field"] == "url"
+
+
+def test_another_partner_cannot_change_an_endpoint(reseller, other_reseller):
+    created = add_endpoint(reseller, "https://hooks.example.com/fb", ["key.revoked"])
+    path = f"{ENDPOINTS}/{created['id']}"
+    response = other_reseller.client.patch(path, {"enabled": False}, content_type="application/json")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    assert Endpoint.objects.get().enabled is True

@@ -52,7 +52,13 @@ def _public(address: str) -> bool:
 def check_url(url: str) -> str:
     """The rules an endpoint URL must meet when it is saved (the address is checked again at each
     delivery: a name may resolve elsewhere later). Returns the URL; raises InvalidInput."""
-    url = (url or "").strip()
+    url = (url or "").strip() if isinstance(url, str) else ""
+    if len(url) > 2000:
+        raise InvalidInput.for_field("url", "The URL is too long (at most 2000 characters)")
+    # ASCII without spaces or control characters: what an HTTP request line can carry (an
+    # international domain name is written in its xn-- form).
+    if not url.isascii() or any(c <= " " or c == "\x7f" for c in url):
+        raise InvalidInput.for_field("url", "Enter the URL in ASCII, without spaces (xn-- form for a non-ASCII name)")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -64,8 +70,6 @@ def check_url(url: str) -> str:
         raise InvalidInput.for_field("url", "Webhook URLs must use HTTPS")
     if parts.username or parts.password:
         raise InvalidInput.for_field("url", "Put no user name or password in the URL; verify the signature instead")
-    if len(url) > 2000:
-        raise InvalidInput.for_field("url", "The URL is too long (at most 2000 characters)")
     if port == 0:
         raise InvalidInput.for_field("url", "Enter a valid URL")
     try:
@@ -119,7 +123,8 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
 def post(url: str, *, body: str, headers: dict[str, str]) -> Answer:
     """POST `body` to `url`: one attempt, TIMEOUT_SECONDS per network operation, no redirects.
-    Raises TargetRefused or OSError (connection refused, timeout, TLS…)."""
+    Raises TargetRefused, OSError (connection refused, timeout, TLS…) or http.client.HTTPException
+    (an answer that is not HTTP)."""
     check_url_for_delivery(url)
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)

@@ -1,5 +1,6 @@
 """Changes of state of webhook endpoints and deliveries (docs/webhooks.md)."""
 
+import http.client
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -170,7 +171,7 @@ def attempt_delivery(delivery_id: int) -> str:
             error = f"HTTP {code}" + (" (redirects are not followed)" if 300 <= code < 400 else "")
     except gateway.TargetRefused as refused:
         error = f"refused: {refused}"
-    except OSError as failure:  # connection refused, timeout, TLS, reset…
+    except (OSError, http.client.HTTPException, ValueError) as failure:  # refused, timeout, TLS, not HTTP…
         error = f"{type(failure).__name__}: {failure}"[:500]
     if not error:
         return _succeeded(delivery, moment, code, body)

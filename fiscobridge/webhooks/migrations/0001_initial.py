@@ -9,8 +9,10 @@ class Migration(migrations.Migration):
 
     initial = True
 
+    # Only the migration that creates Partner: a test that migrates accounts back and forth
+    # (tests/test_api_scopes.py) then leaves these tables in place, as it does keys' tables.
     dependencies = [
-        ('accounts', '0005_tenant_time_zone'),
+        ('accounts', '0001_initial'),
     ]
 
     operations = [
