@@ -333,6 +333,7 @@ def _one_of_each(customer, reseller, issue):
         session_id="cs_matrix", account=customer.account, product="pos", seats=1, interval="month", price_id="p"
     )
     StripeEvent.objects.create(event_id="evt_matrix", type="invoice.paid")
+    webhook_objects(reseller)  # an endpoint and a delivery
 
 
 def _staff_status(model_admin, route: str, request) -> int:
