@@ -90,6 +90,7 @@ def test_an_activation_is_delivered_signed_and_verifies_with_the_standard_webhoo
     assert data["key"] == {"id": key.pk, "hint": hint_of(code), "batch_id": key.batch_id}
     assert data["package"] == {"product": "pos", "tier": None, "seats": 3, "months": 6}
     assert data["account"] == {"name": "Shop One"}
+    assert data["activated_at"].startswith(key.activated_at.date().isoformat())
     subscription = key.subscription
     assert data["subscription"]["id"] == subscription.pk
     assert data["subscription"]["expires_at"].startswith(subscription.expires_at.date().isoformat())

@@ -10,7 +10,7 @@ from django.db.models import F
 
 from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
-from fiscobridge.core.errors import InvalidInput
+from fiscobridge.core.errors import DecryptionError, InvalidInput
 from fiscobridge.core.text import clean_text
 from fiscobridge.tasks.queue import enqueue_with_transaction
 from fiscobridge.webhooks import gateway
@@ -153,7 +153,9 @@ def attempt_delivery(delivery_id: int) -> str:
     the receiver's failures: they are the delivery's state, not the task's."""
     if not _claim(delivery_id):
         return "not due"
-    delivery = Delivery.objects.select_related("event", "endpoint__partner").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("event", "endpoint__partner").filter(pk=delivery_id).first()
+    if delivery is None:
+        return "gone"  # its endpoint was deleted meanwhile
     endpoint, event = delivery.endpoint, delivery.event
     if not endpoint.enabled:
         # Kept pending for when it is enabled again (the sweep skips disabled endpoints).
@@ -171,6 +173,8 @@ def attempt_delivery(delivery_id: int) -> str:
             error = f"HTTP {code}" + (" (redirects are not followed)" if 300 <= code < 400 else "")
     except gateway.TargetRefused as refused:
         error = f"refused: {refused}"
+    except DecryptionError:  # the encryption secret changed without FISCOBRIDGE_ENCRYPTION_OLD_KEYS
+        error = "the endpoint's signing secret cannot be decrypted with the current encryption key"
     except (OSError, http.client.HTTPException, ValueError) as failure:  # refused, timeout, TLS, not HTTP…
         error = f"{type(failure).__name__}: {failure}"[:500]
     if not error:
