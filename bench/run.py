@@ -331,6 +331,15 @@ def entitlement_source(tokens: list[str], uids: list[str]):
     return source
 
 
+def lease_source(tokens: list[str], uids: list[str]):
+    # The same certificates as entitlement: each request signs a lease and writes its audit event.
+    def source(index: int) -> Request:
+        path = f"/api/v1/pos/certificates/{uids[index % len(uids)]}/lease"
+        return Request("POST", path, b"{}", _headers(tokens[index % len(tokens)]), 200, True)
+
+    return source
+
+
 def usage_source(tokens: list[str], uids: list[str]):
     body = json.dumps({"invoices": 1}).encode()
 
@@ -348,6 +357,7 @@ CHECKS = {
     ),
     "activate": json_check(lambda b: isinstance(b.get("subscription"), dict), "expected {subscription: ...}"),
     "entitlement": json_check(lambda b: b == {"can_sign": True, "reason": "ok"}, "expected can_sign"),
+    "lease": json_check(lambda b: b.get("lease", "").count(".") == 2 and "expires_at" in b, "expected a lease"),
     "usage": json_check(lambda b: b.get("status") == "active" and b.get("invoices_this_month", 0) >= 1, "a count"),
 }
 CHECKS["activate_stalled_smtp"] = CHECKS["activate"]
@@ -606,6 +616,7 @@ def run_http(args, scratch: Path, db: Database, env: dict, results: dict, proble
             .splitlines()[-1]
         )
         entitlement = series("entitlement", entitlement_source(tokens, machine["certificates"]), args.levels)
+        lease = series("lease", lease_source(tokens, machine["certificates"]), args.levels)
         usage = series("usage", usage_source(tokens, machine["connections"]), args.levels)
     finally:
         server.stop()
@@ -634,6 +645,7 @@ def run_http(args, scratch: Path, db: Database, env: dict, results: dict, proble
         ("validate", validate),
         ("activate", activate),
         ("entitlement", entitlement),
+        ("lease", lease),
         ("usage", usage),
     ):
         results["http"][name] = {str(c): r.as_dict() for c, r in series_result.items()}
@@ -664,7 +676,13 @@ def run_http(args, scratch: Path, db: Database, env: dict, results: dict, proble
             str(c): round(s[c].throughput / floor[c].throughput, 4) if floor[c].throughput else None
             for c in args.levels
         }
-        for name, s in (("activate", activate), ("validate", validate), ("entitlement", entitlement), ("usage", usage))
+        for name, s in (
+            ("activate", activate),
+            ("validate", validate),
+            ("entitlement", entitlement),
+            ("lease", lease),
+            ("usage", usage),
+        )
     }
     return partner
 
@@ -822,7 +840,8 @@ def print_report(results: dict) -> None:
         console.print(
             "healthz = GET /healthz, validate = POST /api/v1/keys/validate, activate = POST "
             "/api/v1/keys/activate (a fresh key each time), entitlement = GET /api/v1/pos/certificates/{uid}/"
-            "entitlement, usage = POST /api/v1/integrations/connections/{uid}/usage (1 invoice). "
+            "entitlement, lease = POST /api/v1/pos/certificates/{uid}/lease, usage = POST "
+            "/api/v1/integrations/connections/{uid}/usage (1 invoice). "
             "÷ floor: req/s divided by healthz req/s at the same concurrency. CPU: cores busy during the row "
             "in the bench client process / the "
             "gunicorn workers / the PostgreSQL backends / the whole machine, other work included."
@@ -909,7 +928,7 @@ def _print_issuance(console, results: dict) -> None:
         console.print(issue)
 
 
-HTTP_ROWS = ("healthz", "validate", "activate", "entitlement", "usage")
+HTTP_ROWS = ("healthz", "validate", "activate", "entitlement", "lease", "usage")
 
 # The targets of issue 9, checked against this run's figures (PostgreSQL, 2 cores).
 TARGETS = (

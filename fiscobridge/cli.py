@@ -1,5 +1,5 @@
 """The `fiscobridge` command: serve, the release step (migrate), worker, demo data, tenants, tokens, key batches,
-reminders, Django management."""
+reminders, lease signing keys and lease checks, Django management."""
 
 import argparse
 import csv
@@ -227,6 +227,7 @@ def _cmd_issue_keys(args) -> int:
 def _cmd_rotate_encryption_key(args) -> int:
     from django.conf import settings
 
+    from fiscobridge.leases.signing_keys import reencrypt_signing_keys
     from fiscobridge.pos.services import reencrypt_certificates
 
     if not settings.ENCRYPTION_OLD_SECRETS:
@@ -236,7 +237,64 @@ def _cmd_rotate_encryption_key(args) -> int:
         )
     count = reencrypt_certificates()
     print(f"Re-encrypted {count} certificate(s) (file and password) under FISCOBRIDGE_ENCRYPTION_KEY.")
+    print(f"Re-encrypted {reencrypt_signing_keys()} lease signing key(s) under FISCOBRIDGE_ENCRYPTION_KEY.")
     print("The old secret(s) can now be removed from FISCOBRIDGE_ENCRYPTION_OLD_KEYS.")
+    return 0
+
+
+def _cmd_rotate_signing_key(args) -> int:
+    from fiscobridge.leases.signing_keys import rotate_signing_key
+
+    rotation = rotate_signing_key()
+    print(f"New lease signing key: {rotation.new.kid} (signs every new lease within LEASE_KEY_CACHE_SECONDS).")
+    if rotation.retired is not None:
+        until = rotation.retired.published_until.isoformat()
+        print(f"Retired key {rotation.retired.kid}: stays in /.well-known/jwks.json until {until}.")
+    return 0
+
+
+def _load_jwks(source: str | None) -> dict:
+    """The JWKS from a URL, a file, or (without --jwks) this installation's published keys."""
+    import json
+    import urllib.request
+
+    if source is None:
+        from fiscobridge.leases.signing_keys import published_jwks
+
+        return published_jwks()
+    try:
+        if source.startswith(("https://", "http://")):
+            with urllib.request.urlopen(source, timeout=10) as response:
+                return json.load(response)
+        with open(source, encoding="utf-8") as file:
+            return json.load(file)
+    except (OSError, ValueError) as error:
+        raise CommandError(f"cannot read the JWKS from {source}: {error}") from None
+
+
+def _cmd_verify_lease(args) -> int:
+    import json
+    from datetime import UTC
+
+    from fiscobridge.leases.verify import verify_lease
+
+    verdict = verify_lease(args.token.strip(), _load_jwks(args.jwks), uid=args.uid, fingerprint=args.fingerprint)
+    if verdict.header:
+        print("header: " + json.dumps(verdict.header, sort_keys=True))
+    if verdict.claims:
+        print("claims" + ("" if verdict.valid else " (NOT verified)") + ":")
+        for name, value in verdict.claims.items():
+            moment = ""
+            if name in {"iat", "nbf", "exp"} and isinstance(value, int):
+                moment = f"  ({datetime.fromtimestamp(value, UTC).isoformat()})"
+            print(f"  {name}: {json.dumps(value)}{moment}")
+    if not verdict.valid:
+        print(f"INVALID: {verdict.problem}")
+        return 1
+    if not verdict.may_sign:
+        print(f"VALID, but the lease says this certificate may not sign: {verdict.claims.get('reason')}")
+        return 2
+    print("VALID: this certificate may sign until exp.")
     return 0
 
 
@@ -251,12 +309,15 @@ def _cmd_prune(args) -> int:
 def _cmd_send_reminders(args) -> int:
     from fiscobridge.notifications.reminders import send_reminders
     from fiscobridge.notifications.sending import transport_description
+    from fiscobridge.pos.expiry_reminders import queue_due_certificate_reminders
 
+    certificates = queue_due_certificate_reminders()
     report = send_reminders()
     sending = report.sending
     print(f"E-mail transport: {transport_description()}")
     print(
-        f"Reminders queued: {report.queued}. E-mails sent: {sending.sent}; failed this run: {sending.failed}; "
+        f"Reminders queued: {report.queued + certificates}. "
+        f"E-mails sent: {sending.sent}; failed this run: {sending.failed}; "
         f"still pending: {report.pending}; given up (staff may requeue them in the admin): {report.given_up}."
     )
     if sending.failed or sending.errors:
@@ -372,7 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     reminders = sub.add_parser(
         "send-reminders",
-        help="queue the 30/7/1-day subscription reminders that are due and send all pending e-mail (run from cron)",
+        help="queue the 30/7/1-day subscription and certificate expiry reminders that are due and send all "
+        "pending e-mail (run from cron)",
     )
     reminders.set_defaults(run=_cmd_send_reminders)
 
@@ -388,6 +450,25 @@ def build_parser() -> argparse.ArgumentParser:
         "(the old secret in FISCOBRIDGE_ENCRYPTION_OLD_KEYS)",
     )
     rotate.set_defaults(run=_cmd_rotate_encryption_key)
+
+    rotate_signing = sub.add_parser(
+        "rotate-signing-key",
+        help="sign new offline leases with a new Ed25519 key; the old one stays published until its leases expired",
+    )
+    rotate_signing.set_defaults(run=_cmd_rotate_signing_key)
+
+    verify = sub.add_parser(
+        "verify-lease",
+        help="check an offline lease as a POS device does (signature, audience, times ±5 min); "
+        "exit 0 valid and may sign, 2 valid but may not sign, 1 invalid",
+    )
+    verify.add_argument("token", help="the lease (compact JWT)")
+    verify.add_argument(
+        "--jwks", metavar="URL-or-FILE", help="the published keys (default: this installation's, from its database)"
+    )
+    verify.add_argument("--uid", help="also require this certificate UID (`sub`)")
+    verify.add_argument("--fingerprint", help="also require this SHA-256 fingerprint (`fpr`, hex)")
+    verify.set_defaults(run=_cmd_verify_lease)
 
     worker = sub.add_parser("worker", help="run queued tasks (e-mail, reminders, Stripe re-sync) and the periodic jobs")
     worker.add_argument("--interval", type=float, default=1.0, help="seconds between looks when the queue is empty")

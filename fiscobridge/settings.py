@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "fiscobridge.subscriptions",
     "fiscobridge.keys",
     "fiscobridge.pos",
+    "fiscobridge.leases",
     "fiscobridge.integrations",
     "fiscobridge.billing",
     "fiscobridge.notifications",
@@ -282,6 +283,8 @@ TIER_QUOTAS = {
 }
 TRIAL_CONNECTIONS = env.int("TRIAL_CONNECTIONS", default=1)
 TRIAL_INVOICES_PER_MONTH = env.int("TRIAL_INVOICES_PER_MONTH", default=50)
+# Integrations warns (meter, banner) when a tier has used this share of its monthly invoices.
+INVOICE_WARNING_PERCENT = env.int("INVOICE_WARNING_PERCENT", default=80)
 CERTIFICATE_MAX_BYTES = env.int("CERTIFICATE_MAX_BYTES", default=1024 * 1024)
 # Opening a PKCS#12 file runs each key derivation as many rounds as the file asks. Real tools
 # write 2,048 (OpenSSL, macOS), 2,000 (Windows) or 10,000 (Java keytool): a million is 100 times
@@ -300,6 +303,13 @@ REQUEST_MAX_URL_BYTES = env.int("REQUEST_MAX_URL_BYTES", default=8 * 1024)
 # never answered (its process died) frees its key after this many seconds (above gunicorn's timeout).
 IDEMPOTENCY_KEEP_HOURS = env.int("IDEMPOTENCY_KEEP_HOURS", default=24)
 IDEMPOTENCY_STALE_SECONDS = env.int("IDEMPOTENCY_STALE_SECONDS", default=120)
+# Offline leases (SPEC 9.1, docs/leases.md): the longest a lease lets a POS sign without asking
+# again, and how long each process keeps the current signing key before reading it again (a
+# rotation reaches every process within this; a retired key stays published that much longer).
+LEASE_HOURS = env.int("LEASE_HOURS", default=72)
+LEASE_KEY_CACHE_SECONDS = env.int("LEASE_KEY_CACHE_SECONDS", default=60)
+if LEASE_HOURS < 1 or LEASE_KEY_CACHE_SECONDS < 0:
+    raise environ.ImproperlyConfigured("LEASE_HOURS must be at least 1 and LEASE_KEY_CACHE_SECONDS at least 0")
 
 # --- Logs (docs/observability.md): `plain` lines, or `json`, one object per line with the
 # request's id, who is calling and the URL pattern (core/json_log.py).
@@ -404,6 +414,8 @@ STRIPE_PRICE_INT_GROWTH_YEARLY = env.str("STRIPE_PRICE_INT_GROWTH_YEARLY", defau
 STRIPE_PRICE_INT_SCALE_MONTHLY = env.str("STRIPE_PRICE_INT_SCALE_MONTHLY", default="")
 STRIPE_PRICE_INT_SCALE_YEARLY = env.str("STRIPE_PRICE_INT_SCALE_YEARLY", default="")
 # A past_due subscription keeps its seats this long after we first see it unpaid.
+# Purchase Seats shows the configured Prices, read from Stripe and cached this long (docs/billing.md).
+STRIPE_PRICE_CACHE_SECONDS = env.int("STRIPE_PRICE_CACHE_SECONDS", default=3600)
 STRIPE_PAST_DUE_GRACE_DAYS = env.int("STRIPE_PAST_DUE_GRACE_DAYS", default=7)
 # The portal's address as browsers reach it: Stripe sends customers back to it after Checkout.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from fiscobridge.api.api import api
+from fiscobridge.api.jwks import jwks_view
 from fiscobridge.web import two_factor
 from fiscobridge.web.metrics import metrics_view
 from fiscobridge.web.password_reset import ThrottledPasswordResetView
@@ -12,6 +13,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("metrics", metrics_view, name="metrics"),
+    # The public keys of the offline leases (SPEC 9.1, docs/leases.md).
+    path(".well-known/jwks.json", jwks_view, name="jwks"),
     path("billing/", include("fiscobridge.billing.urls")),
     path("login/", two_factor.LoginView.as_view(), name="login"),
     path("login/verify/", two_factor.login_verify, name="login_verify"),

@@ -18,7 +18,7 @@ LAYERS = [
     {"webhooks"},  # partners' webhook endpoints and deliveries: told by keys, e-mail when failing
     {"keys"},
     {"pos", "integrations"},
-    {"seats"},  # seats used / total / available: capacity and usage together
+    {"seats", "leases"},  # seats used / total / available; offline leases (signed entitlements)
     {"web", "billing"},
     {"api", "portal", "partners", "staff"},  # presentation: never one another
     {"demo", "prune"},  # demo data; the retention of every growing table

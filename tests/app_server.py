@@ -62,7 +62,10 @@ class AppServer:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited:\n{self.log_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                # Wait for the answer as long as the deadline allows: a probe given up early would
+                # still be answered (and counted, logged) by the server after we moved on.
+                remaining = max(1.0, deadline - time.monotonic())
+                if httpx.get(f"{self.url}/healthz", timeout=remaining).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

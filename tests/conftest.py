@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import override_settings
@@ -39,6 +40,17 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "postgres" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _lease_key_cache_per_test():
+    # The lease signing key is cached per process (leases/signing_keys.py); each test's database
+    # starts without keys, so a key cached by an earlier test must not sign this test's leases.
+    from fiscobridge.leases.signing_keys import forget_cached_key
+
+    forget_cached_key()
+    yield
+    forget_cached_key()
 
 
 @dataclass
@@ -164,6 +176,7 @@ def stripe_server():
 def stripe_on(settings, stripe_server):
     """Stripe configured and pointing at the local servers, with every price id set; reset for each test."""
     stripe_server.reset()
+    cache.clear()  # the Stripe Prices read by an earlier test (billing/prices.py caches them)
     settings.STRIPE_SECRET_KEY = SECRET_KEY
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     settings.STRIPE_API_BASE = stripe_server.url

@@ -44,6 +44,9 @@ PRICES = {
     "STRIPE_PRICE_INT_SCALE_MONTHLY": ("price_int_scale_monthly", "month", 15000),
     "STRIPE_PRICE_INT_SCALE_YEARLY": ("price_int_scale_yearly", "year", 150000),
 }
+# The markets' currencies: Fiji dollars, Samoan tālā, and the vatu, which has no minor unit
+# (VUV 5,000 is an amount of 5000).
+CURRENCIES = {"pos": "fjd", "starter": "wst", "growth": "vuv", "scale": "fjd"}
 GOOD_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000341"  # attaches, then every charge is declined
 
@@ -171,8 +174,15 @@ class FakeStripe:
             name = "Cloud POS" if "_pos_" in price_id else "Integrations " + price_id.split("_")[2].capitalize()
             if name not in products:
                 products[name] = client.v1.products.create({"name": name}).id
+            currency = CURRENCIES["pos" if "_pos_" in price_id else price_id.split("_")[2]]
             client.v1.plans.create(
-                {"id": price_id, "amount": amount, "currency": "eur", "interval": interval, "product": products[name]}
+                {
+                    "id": price_id,
+                    "amount": amount,
+                    "currency": currency,
+                    "interval": interval,
+                    "product": products[name],
+                }
             )
 
     # --- helpers for tests ---
@@ -362,6 +372,7 @@ class _Handler(BaseHTTPRequestHandler):
         route = [
             ("POST", r"/v1/checkout/sessions", self._create_session),
             ("GET", r"/v1/checkout/sessions/(?P<id>[\w]+)", self._get_session),
+            ("GET", r"/v1/prices/(?P<id>[\w]+)", self._get_price),
             ("POST", r"/v1/billing_portal/sessions", self._create_portal_session),
             ("GET", r"/checkout/(?P<id>[\w]+)", self._checkout_page),
             ("POST", r"/checkout/(?P<id>[\w]+)/pay", self._pay),
@@ -401,6 +412,26 @@ class _Handler(BaseHTTPRequestHandler):
             data = json.dumps(listing).encode()
         extra = {"Stripe-Should-Retry": "false"} if status >= 400 else None
         self._send(status, data, content_type, extra)
+
+    # --- Prices (localstripe knows only their older form, plans: the same ids and amounts) ---
+    def _get_price(self, params, id):
+        status, data, _ = self.fake._localstripe(
+            "GET", f"/v1/plans/{id}", headers={"Authorization": self.headers["Authorization"]}
+        )
+        if status != 200:
+            return self._error(404, f"No such price: '{id}'")
+        plan = json.loads(data)
+        price = {
+            "id": plan["id"],
+            "object": "price",
+            "active": True,
+            "currency": plan["currency"],
+            "unit_amount": plan["amount"],
+            "product": plan["product"],
+            "recurring": {"interval": plan["interval"], "interval_count": plan.get("interval_count", 1)},
+            "type": "recurring",
+        }
+        return self._json(200, price)
 
     # --- Checkout Sessions ---
     def _create_session(self, params):

@@ -40,7 +40,12 @@ def test_purchase_seats_from_upgrade_plan_to_checkout_and_back(page, live_server
     activate_heading = modal.get_by_role("heading", name="Activate Key")
     purchase_heading = modal.get_by_role("heading", name="Purchase Seats")
     assert abs(purchase_heading.bounding_box()["y"] - activate_heading.bounding_box()["y"]) < 5  # side by side
+    # Prices before paying: per seat, and the total following the seats as they are typed.
+    expect(card.get_by_text("FJD 15.00 per seat per month")).to_be_visible()
+    expect(card.locator(".price-quote li[data-interval=year] [data-total]")).to_have_text("FJD 150.00")
     card.get_by_label("Seats").fill("3")
+    expect(card.locator(".price-quote li[data-interval=year] [data-total]")).to_have_text("FJD 450.00")
+    expect(card.get_by_text("Save 17 %")).to_be_visible()
     card.get_by_label("Yearly").check()
     card.get_by_role("button", name="Continue to checkout").click()
 

@@ -11,13 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from fiscobridge.accounts.services import set_time_zone
 from fiscobridge.audit.models import Event
 from fiscobridge.core.errors import InvalidInput
-from fiscobridge.integrations.errors import ConnectionAlreadyRemoved, ConnectionNotFound, InvoiceLimitReached
-from fiscobridge.integrations.models import Connection, ConnectionUsage
-from fiscobridge.integrations.queries import (
-    get_connection_for_account,
-    invoices_this_month,
-    invoices_this_month_by_connection,
-)
+from fiscobridge.integrations.errors import ConnectionAlreadyRemoved, ConnectionNotFound, NoActiveSubscription
+from fiscobridge.integrations.models import Connection, InvoiceUsage
+from fiscobridge.integrations.queries import get_connection_for_account, usage_by_tier, usage_of
 from fiscobridge.integrations.services import create_connection, record_invoice_usage, remove_connection
 from tests.factories import bearer_client, error_of, grant, outcome, post_json, run_at_once
 
@@ -70,6 +66,7 @@ def test_trial_allows_one_connection_without_a_paid_subscription(customer):
         "created_at": None,
         "invoices_this_month": 0,
         "invoice_limit": 50,
+        "can_sync": True,
     }
     second = create(customer, tier="trial")
     assert second.status_code == 409
@@ -92,7 +89,7 @@ def test_paid_subscription_ends_the_trial_and_its_own_seats_apply(customer, subs
     for n in range(3):
         response = create(customer, tier="starter", name=f"Books {n}")
         assert response.status_code == 201
-        assert response.json()["invoice_limit"] == 500
+        assert response.json()["invoice_limit"] == 1500  # 500 per connection, times the tier's 3 seats
     fourth = create(customer, tier="starter")
     assert fourth.status_code == 409
     assert error_of(fourth)["code"] == "seat_limit_reached"
@@ -111,13 +108,24 @@ def test_seats_of_one_tier_do_not_buy_a_connection_of_another(customer, subscrib
     assert error_of(create(customer, tier="growth", name="C"))["code"] == "seat_limit_reached"
 
 
-def test_a_trial_connection_keeps_running_after_a_paid_subscription_starts(customer, trial_connection, subscribe):
+def test_a_trial_connection_stops_syncing_when_a_paid_subscription_starts(customer, trial_connection, subscribe):
+    assert report(customer, trial_connection, 5).status_code == 200
     subscribe(tier="starter", seats=1)
-    # The trial seat is no longer offered, but the existing connection is not cut off.
+    # SPEC 4.2: a connection syncs only while its tier (or the trial) is available to the account.
     assert error_of(create(customer, tier="trial"))["code"] == "trial_not_available"
     response = report(customer, trial_connection, 5)
-    assert response.status_code == 200 and response.json()["invoices_this_month"] == 5
-    assert create(customer, tier="starter").status_code == 201
+    assert response.status_code == 403
+    assert error_of(response) == {
+        "code": "no_active_subscription",
+        "message": "This connection may not sync: its tier has no active Integrations subscription "
+        "(a trial connection stops when a paid one starts)",
+        "details": {},
+    }
+    [item] = customer.client.get(CONNECTIONS).json()["items"]
+    assert (item["can_sync"], item["invoice_limit"], item["invoices_this_month"]) == (False, 0, 5)
+    starter = create(customer, tier="starter").json()
+    assert report(customer, starter["uid"], 5).json()["invoices_this_month"] == 5  # the tier's own count
+    assert dict(InvoiceUsage.objects.values_list("tier", "invoices")) == {"trial": 5, "starter": 5}
 
 
 def test_removing_a_connection_frees_its_seat_at_once(customer, subscribe):
@@ -155,12 +163,14 @@ def test_trial_connection_counts_up_to_fifty_invoices_a_month(customer, trial_co
     assert report(customer, trial_connection, 20).json()["invoices_this_month"] == 50
     over = report(customer, trial_connection, 1)
     assert over.status_code == 429
+    retry_after = int(over["Retry-After"])
     assert error_of(over) == {
         "code": "invoice_limit_reached",
-        "message": "This connection has reached its monthly invoice limit",
-        "details": {"limit": 50, "used": 50},
+        "message": "This connection's tier has reached its monthly invoice limit",
+        "details": {"limit": 50, "used": 50, "retry_after": retry_after},
     }
-    assert ConnectionUsage.objects.get().invoices == 50
+    assert 0 < retry_after <= 31 * 24 * 3600
+    assert InvoiceUsage.objects.get().invoices == 50
     [item] = customer.client.get(CONNECTIONS).json()["items"]
     assert item["invoices_this_month"] == 50
 
@@ -168,14 +178,18 @@ def test_trial_connection_counts_up_to_fifty_invoices_a_month(customer, trial_co
 def test_a_report_that_would_pass_the_limit_counts_nothing(customer, trial_connection):
     assert report(customer, trial_connection, 40).status_code == 200
     over = report(customer, trial_connection, 11)
-    assert over.status_code == 429 and error_of(over)["details"] == {"limit": 50, "used": 40}
+    assert over.status_code == 429 and error_of(over)["details"] | {"retry_after": 0} == {
+        "limit": 50,
+        "used": 40,
+        "retry_after": 0,
+    }
     assert report(customer, trial_connection, 10).json()["invoices_this_month"] == 50
 
 
 def test_a_first_report_larger_than_the_limit_leaves_no_usage_row(customer, trial_connection):
     over = report(customer, trial_connection, 51)
-    assert over.status_code == 429 and error_of(over)["details"] == {"limit": 50, "used": 0}
-    assert not ConnectionUsage.objects.exists()
+    assert over.status_code == 429 and error_of(over)["details"]["used"] == 0
+    assert not InvoiceUsage.objects.exists()
 
 
 def test_starter_connection_has_the_default_quota_of_500(customer, subscribe):
@@ -184,7 +198,10 @@ def test_starter_connection_has_the_default_quota_of_500(customer, subscribe):
     assert report(customer, uid, 499).json()["invoices_this_month"] == 499
     assert report(customer, uid, 1).json()["invoices_this_month"] == 500
     over = report(customer, uid, 1)
-    assert over.status_code == 429 and error_of(over)["details"] == {"limit": 500, "used": 500}
+    assert over.status_code == 429 and (error_of(over)["details"]["limit"], error_of(over)["details"]["used"]) == (
+        500,
+        500,
+    )
 
 
 def test_tier_quotas_come_from_settings(customer, subscribe, settings):
@@ -193,7 +210,7 @@ def test_tier_quotas_come_from_settings(customer, subscribe, settings):
     created = create(customer, tier="growth").json()
     assert created["invoice_limit"] == 7
     assert report(customer, created["uid"], 7).status_code == 200
-    assert error_of(report(customer, created["uid"], 1))["details"] == {"limit": 7, "used": 7}
+    assert error_of(report(customer, created["uid"], 1))["details"]["limit"] == 7
 
 
 def test_a_new_local_month_starts_a_fresh_count(customer):
@@ -211,7 +228,7 @@ def test_a_new_local_month_starts_a_fresh_count(customer):
         assert report(customer, uid, 50).json()["invoices_this_month"] == 50
         traveller.move_to("2027-02-01 00:00:00Z")  # the UTC month's start: still February's count
         assert report(customer, uid, 1).status_code == 429
-    months = dict(ConnectionUsage.objects.values_list("month", "invoices"))
+    months = dict(InvoiceUsage.objects.values_list("month", "invoices"))
     assert {m.isoformat(): n for m, n in months.items()} == {"2027-01-01": 50, "2027-02-01": 50}
 
 
@@ -220,10 +237,75 @@ def test_the_quota_month_follows_the_account_zone_at_utc_plus_13(customer):
     with time_machine.travel("2027-02-28 10:59:59Z", tick=False) as traveller:  # 28 Feb 23:59:59 in Apia
         uid = create(customer, tier="trial").json()["uid"]
         assert report(customer, uid, 50).status_code == 200
+        over = report(customer, uid, 1)
+        assert over.status_code == 429 and over["Retry-After"] == "1"  # one second to midnight in Apia
         traveller.move_to("2027-02-28 11:00:00Z")  # 1 Mar 00:00 in Apia
         assert report(customer, uid, 50).json()["invoices_this_month"] == 50
-    months = dict(ConnectionUsage.objects.values_list("month", "invoices"))
+        over = report(customer, uid, 1)  # 31 days of March until 1 Apr 00:00 in Apia (UTC+13)
+        assert over.status_code == 429 and int(over["Retry-After"]) == 31 * 24 * 3600
+        assert error_of(over)["details"]["retry_after"] == 31 * 24 * 3600
+    months = dict(InvoiceUsage.objects.values_list("month", "invoices"))
     assert {m.isoformat(): n for m, n in months.items()} == {"2027-02-01": 50, "2027-03-01": 50}
+
+
+def test_removing_and_re_creating_the_trial_connection_does_not_reset_its_month(customer, trial_connection):
+    assert report(customer, trial_connection, 50).status_code == 200
+    assert remove(customer, trial_connection).status_code == 200
+    again = create(customer, tier="trial").json()
+    assert again["invoices_this_month"] == 50  # the count belongs to the account and the trial
+    over = report(customer, again["uid"], 1)
+    assert over.status_code == 429 and error_of(over)["code"] == "invoice_limit_reached"
+    assert InvoiceUsage.objects.get().invoices == 50
+
+
+def test_removing_and_re_creating_a_paid_connection_does_not_reset_its_month(customer, subscribe):
+    subscribe(tier="starter", seats=1)
+    first = create(customer, tier="starter", name="First").json()["uid"]
+    assert report(customer, first, 480).status_code == 200
+    remove(customer, first)
+    second = create(customer, tier="starter", name="Second").json()["uid"]
+    assert report(customer, second, 20).json()["invoices_this_month"] == 500
+    assert report(customer, second, 1).status_code == 429
+
+
+def test_each_seat_of_a_tier_adds_its_quota_to_the_tiers_month(customer, subscribe):
+    subscribe(tier="starter", seats=2)
+    a = create(customer, tier="starter", name="A").json()["uid"]
+    b = create(customer, tier="starter", name="B").json()["uid"]
+    assert report(customer, a, 700).json() | {"uid": None, "created_at": None} == {
+        "uid": None,
+        "created_at": None,
+        "type": "xero",
+        "tier": "starter",
+        "name": "A",
+        "status": "active",
+        "invoices_this_month": 700,
+        "invoice_limit": 1000,
+        "can_sync": True,
+    }
+    assert report(customer, b, 300).json()["invoices_this_month"] == 1000
+    assert error_of(report(customer, a, 1))["details"]["used"] == 1000
+    subscribe(tier="starter", seats=1)  # a third seat: 500 more this month, for every connection of the tier
+    assert report(customer, b, 500).json()["invoices_this_month"] == 1500
+
+
+def test_a_connection_stops_syncing_when_its_tiers_subscription_ends(customer, subscribe):
+    with time_machine.travel("2027-03-10 00:00:00Z", tick=False) as traveller:
+        subscribe(tier="growth", seats=1)  # 12 months
+        uid = create(customer, tier="growth").json()["uid"]
+        assert report(customer, uid, 10).status_code == 200
+        traveller.move_to("2028-03-10 00:00:01Z")
+        response = report(customer, uid, 1)
+        assert response.status_code == 403 and error_of(response)["code"] == "no_active_subscription"
+        [item] = customer.client.get(CONNECTIONS).json()["items"]
+        assert (item["status"], item["can_sync"], item["invoice_limit"]) == ("active", False, 0)
+        connection = Connection.objects.get(uid=uid)
+        with pytest.raises(NoActiveSubscription):
+            record_invoice_usage(connection=connection, invoices=1)
+        # Only the trial seat is offered now (no paid Integrations seat is active): and it syncs.
+        trial = create(customer, tier="trial").json()["uid"]
+        assert report(customer, trial, 1).status_code == 200
+    assert dict(InvoiceUsage.objects.values_list("tier", "invoices")) == {"growth": 10, "trial": 1}
 
 
 def test_usage_on_a_removed_connection_is_refused(customer, trial_connection):
@@ -231,7 +313,7 @@ def test_usage_on_a_removed_connection_is_refused(customer, trial_connection):
     response = report(customer, trial_connection, 1)
     assert response.status_code == 409
     assert error_of(response)["code"] == "connection_already_removed"
-    assert not ConnectionUsage.objects.exists()
+    assert not InvoiceUsage.objects.exists()
 
 
 def test_list_reads_usage_in_one_query_whatever_the_number_of_connections(customer, subscribe):
@@ -249,8 +331,9 @@ def test_list_reads_usage_in_one_query_whatever_the_number_of_connections(custom
         report(customer, create(customer, tier="scale", name=f"more {n}").json()["uid"], n + 1)
     assert queries_for_list() == one
     items = customer.client.get(CONNECTIONS).json()["items"]
-    assert [i["invoices_this_month"] for i in items] == [3, 1, 2, 3, 4]
-    assert [i["invoice_limit"] for i in items] == [10_000] * 5
+    # One count per tier, shared by its connections; the limit is 10,000 per connection times 5 seats.
+    assert [i["invoices_this_month"] for i in items] == [13] * 5
+    assert [i["invoice_limit"] for i in items] == [50_000] * 5
 
 
 # --- bad input ---------------------------------------------------------------------------------
@@ -261,7 +344,7 @@ def test_usage_needs_a_positive_whole_number(customer, trial_connection, invoice
     response = report(customer, trial_connection, invoices)
     assert response.status_code == 422
     assert error_of(response)["code"] == "invalid_request"
-    assert not ConnectionUsage.objects.exists()
+    assert not InvoiceUsage.objects.exists()
 
 
 def test_usage_without_a_body_is_refused(customer, trial_connection):
@@ -312,11 +395,16 @@ def test_services_check_their_input_whoever_calls_them(customer):
     for invoices in (0, -1, True, "3", 2.0):
         with pytest.raises(InvalidInput):
             record_invoice_usage(connection=connection, invoices=invoices)
-    assert record_invoice_usage(connection=connection, invoices=2) == 2
-    with pytest.raises(InvoiceLimitReached):
+    assert record_invoice_usage(connection=connection, invoices=2).used == 2
+    with pytest.raises(InvalidInput):
         record_invoice_usage(connection=connection, invoices=10**30)
-    assert invoices_this_month(connection) == 2
-    assert invoices_this_month_by_connection(customer.account) == {connection.pk: 2}
+    assert (usage_of(connection).used, usage_of(connection).limit) == (2, 50)
+    assert {tier: month.used for tier, month in usage_by_tier(customer.account).items()} == {
+        "starter": 0,
+        "growth": 0,
+        "scale": 0,
+        "trial": 2,
+    }
     remove_connection(connection=connection, actor=None)
     with pytest.raises(ConnectionAlreadyRemoved):
         remove_connection(connection=connection, actor=None)
@@ -333,7 +421,7 @@ def test_another_account_gets_404_for_a_connection_it_does_not_own(customer, out
         assert error_of(response)["code"] == "not_found"
     assert outsider.client.get(CONNECTIONS).json() == {"items": []}
     assert Connection.objects.get().status == "active"
-    assert not ConnectionUsage.objects.exists()
+    assert not InvoiceUsage.objects.exists()
     assert remove(customer, "KNOSUCHUID22").status_code == 404
     assert report(customer, "K%00", 1).status_code == 404
     with pytest.raises(ConnectionNotFound) as error:
@@ -430,6 +518,24 @@ def test_parallel_usage_reports_never_pass_the_monthly_limit(customer):
     results = run_at_once([(lambda c=c: post_json(c, f"{CONNECTIONS}/{uid}/usage", {"invoices": 10})) for c in clients])
     outcomes = Counter(outcome(r) for r in results)
     assert outcomes == {(200, "ok"): 5, (429, "invoice_limit_reached"): 5}, outcomes
-    assert ConnectionUsage.objects.get().invoices == 50
+    assert InvoiceUsage.objects.get().invoices == 50
     totals = sorted(r.json()["invoices_this_month"] for r in results if r.status_code == 200)
     assert totals == [10, 20, 30, 40, 50]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_reports_from_two_connections_never_pass_their_tiers_limit(customer, subscribe, settings):
+    settings.TIER_QUOTAS = {**settings.TIER_QUOTAS, "starter": (25, 60)}
+    subscribe(tier="starter", seats=2)  # 50 invoices a month for the tier, shared
+    uids = [create(customer, tier="starter", name=f"C{n}").json()["uid"] for n in range(2)]
+    clients = [bearer_client(customer.user) for _ in range(10)]
+    results = run_at_once(
+        [
+            (lambda c=c, uid=uids[n % 2]: post_json(c, f"{CONNECTIONS}/{uid}/usage", {"invoices": 10}))
+            for n, c in enumerate(clients)
+        ]
+    )
+    outcomes = Counter(outcome(r) for r in results)
+    assert outcomes == {(200, "ok"): 5, (429, "invoice_limit_reached"): 5}, outcomes
+    assert InvoiceUsage.objects.get(tier="starter").invoices == 50

@@ -14,9 +14,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from ninja.renderers import JSONRenderer
 
-from fiscobridge.api.schemas import ActivatedOut, ConnectionOut, EntitlementOut, PreviewOut
+from fiscobridge.api.schemas import ActivatedOut, ConnectionOut, EntitlementOut, LeaseOut, PreviewOut
 from fiscobridge.core import clock
-from fiscobridge.integrations.models import ConnectionUsage
+from fiscobridge.integrations.models import InvoiceUsage
 from fiscobridge.keys import hot_sql
 from fiscobridge.keys.codes import code_digest, generate_code, parse_key
 from fiscobridge.pos.entitlement import entitlements_for_account
@@ -177,6 +177,25 @@ def test_entitlement_is_one_statement_and_agrees_with_the_seat_order(warm, staff
     ]
 
 
+def test_lease_is_three_statements_after_the_token_with_the_signing_key_cached(warm, issue):
+    [code] = issue(seats=2)
+    assert activate(warm, code).status_code == 201
+    uids = [upload_pfx(warm, new_pfx(org=f"Shop {i}")).json()["uid"] for i in range(2)]
+    Subscription.objects.filter(account=warm.account).update(seats=1)  # the second is over the limit
+    lease = lambda uid: lambda: post_json(warm.client, f"/api/v1/pos/certificates/{uid}/lease", {})  # noqa: E731
+    sql = statements(lease(uids[0]), 200)
+    # the token; the entitlement's one statement; the signing key (read once per process and
+    # LEASE_KEY_CACHE_SECONDS; made here, the first ever); the subscription dates; the audit event
+    assert len(sql) == 1 + 1 + 2 + 1 + 1, sql
+    assert "leases_signingkey" in sql[2] and "leases_signingkey" in sql[3]
+    sql = statements(lease(uids[0]), 200)
+    assert len(sql) == 4, sql  # the key now comes from the process cache
+    assert "pos_certificate" in sql[1] and "subscriptions_subscription" in sql[2]
+    assert sql[3].startswith("INSERT INTO") and "audit_event" in sql[3]
+    sql = statements(lease(uids[1]), 200)  # over the seat limit: a "no" needs no subscription dates
+    assert len(sql) == 3, sql
+
+
 def test_usage_is_one_statement_after_the_connection(warm):
     uid = warm.client.post(
         "/api/v1/integrations/connections", {"type": "xero", "tier": "trial", "name": "Books"}, "application/json"
@@ -185,8 +204,8 @@ def test_usage_is_one_statement_after_the_connection(warm):
     for expected_total in (3, 6):
         sql = statements(lambda: post_json(warm.client, url, {"invoices": 3}), 200)
         assert len(sql) == 3, sql  # the token, the connection, the counting upsert
-        assert sql[2].startswith("INSERT INTO integrations_connectionusage") and "ON CONFLICT" in sql[2]
-        assert ConnectionUsage.objects.get().invoices == expected_total
+        assert sql[2].startswith("INSERT INTO integrations_invoiceusage") and "ON CONFLICT" in sql[2]
+        assert InvoiceUsage.objects.get().invoices == expected_total
 
 
 def test_hot_path_answers_match_their_declared_schemas(warm, issue):
@@ -205,11 +224,13 @@ def test_hot_path_answers_match_their_declared_schemas(warm, issue):
     )
     uid = upload_pfx(warm, new_pfx()).json()["uid"]
     entitlement = warm.client.get(f"/api/v1/pos/certificates/{uid}/entitlement")
+    lease = post_json(warm.client, f"/api/v1/pos/certificates/{uid}/lease", {})
     for response, schema in (
         (activated, ActivatedOut),
         (preview, PreviewOut),
         (usage, ConnectionOut),
         (entitlement, EntitlementOut),
+        (lease, LeaseOut),
     ):
         assert response["Content-Type"] == connection["Content-Type"] == "application/json; charset=utf-8"
         body = response.json()

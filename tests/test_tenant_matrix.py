@@ -72,6 +72,9 @@ MATRIX = {
     "api/v1/pos/certificates/<uid>/entitlement": Row(
         "customer", "GET", "/api/v1/pos/certificates/{id}/entitlement", "certificate", 200
     ),
+    "api/v1/pos/certificates/<uid>/lease": Row(
+        "customer", "POST", "/api/v1/pos/certificates/{id}/lease", "certificate", 200
+    ),
     "api/v1/integrations/connections/<uid>/remove": Row(
         "customer", "POST", "/api/v1/integrations/connections/{id}/remove", "connection", 200
     ),

@@ -1,4 +1,4 @@
-"""Answers of the machine hot paths (validate, activate, entitlement, usage), rendered directly.
+"""Answers of the machine hot paths (validate, activate, entitlement, lease, usage), rendered directly.
 
 django-ninja checks a view's returned dict against its response schema before rendering it; on
 these routes that check costs a large share of the request (bench/README.md). Their dicts are

@@ -34,8 +34,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(DomainError)
     def _domain(request, exc: DomainError):
         response = error_response(api, request, exc.http_status, exc.code, exc.message, exc.details)
-        if isinstance(exc, TooManyAttempts):
-            response["Retry-After"] = str(exc.retry_after)
+        retry_after = getattr(exc, "retry_after", None)  # lockouts, throttles, a used-up month
+        if retry_after is not None:
+            response["Retry-After"] = str(retry_after)
         return response
 
     @api.exception_handler(ValidationError)

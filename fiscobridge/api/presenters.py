@@ -1,6 +1,6 @@
 """Model → API dict. Formatting only."""
 
-from fiscobridge.integrations.queries import invoice_limit
+from fiscobridge.integrations.queries import TierMonth
 from fiscobridge.keys.models import ActivationKey, KeyBatch
 from fiscobridge.subscriptions.models import Subscription
 
@@ -51,7 +51,7 @@ def key_item_dict(key: ActivationKey) -> dict:
     }
 
 
-def connection_dict(connection, *, invoices_this_month: int) -> dict:
+def connection_dict(connection, *, usage: TierMonth) -> dict:
     return {
         "uid": connection.uid,
         "type": connection.type,
@@ -59,8 +59,9 @@ def connection_dict(connection, *, invoices_this_month: int) -> dict:
         "name": connection.name,
         "status": connection.status,
         "created_at": connection.created_at,
-        "invoices_this_month": invoices_this_month,
-        "invoice_limit": invoice_limit(connection),
+        "invoices_this_month": usage.used,
+        "invoice_limit": usage.limit,
+        "can_sync": connection.status == "active" and usage.available,
     }
 
 
@@ -80,3 +81,7 @@ def certificate_dict(certificate, *, can_sign: bool) -> dict:
 
 def entitlement_dict(entitlement) -> dict:
     return {"can_sign": entitlement.can_sign, "reason": entitlement.reason}
+
+
+def lease_dict(lease) -> dict:
+    return {"lease": lease.token, "expires_at": lease.expires_at}

@@ -192,8 +192,18 @@ class ConnectionOut(Schema):
     name: str
     status: str
     created_at: datetime
-    invoices_this_month: int
-    invoice_limit: int
+    invoices_this_month: int = Field(
+        description="Invoices synced this month (the account's local month) on this connection's tier, "
+        "by all of the account's connections of the tier, removed ones included"
+    )
+    invoice_limit: int = Field(
+        description="The tier's monthly limit: invoices per connection times the tier's seats "
+        "(the trial: 50 while no paid Integrations subscription is active); 0 when the tier is not available"
+    )
+    can_sync: bool = Field(
+        description="Whether usage reports are accepted: the connection is active and its tier (or the trial) "
+        "is available to the account (else `usage` answers 403 `no_active_subscription`)"
+    )
 
 
 class ConnectionListOut(Schema):
@@ -234,3 +244,8 @@ class CertificateListOut(SeatsOut):
 class EntitlementOut(Schema):
     can_sign: bool
     reason: EntitlementReason
+
+
+class LeaseOut(Schema):
+    lease: str = Field(description="Compact JWT (EdDSA, Ed25519): check it with GET /.well-known/jwks.json")
+    expires_at: datetime = Field(description="The lease's `exp`, in UTC")

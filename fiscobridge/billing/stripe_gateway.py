@@ -20,27 +20,10 @@ from fiscobridge.billing.errors import (
     StripeDeclined,
     StripeUnavailable,
 )
+from fiscobridge.billing.money import amount_text
 
 logger = logging.getLogger(__name__)
 
-ZERO_DECIMAL_CURRENCIES = {
-    "BIF",
-    "CLP",
-    "DJF",
-    "GNF",
-    "JPY",
-    "KMF",
-    "KRW",
-    "MGA",
-    "PYG",
-    "RWF",
-    "UGX",
-    "VND",
-    "VUV",
-    "XAF",
-    "XOF",
-    "XPF",
-}
 # Seconds to wait for Stripe. A page that calls Stripe should fail with a notice, not hang.
 TIMEOUT_SECONDS = 20
 
@@ -90,9 +73,17 @@ class RemoteInvoice:
     @property
     def display_total(self) -> str:
         """The total in major units: 4500 EUR → "45.00"; zero-decimal currencies as they are."""
-        if self.currency in ZERO_DECIMAL_CURRENCIES:
-            return f"{self.total:,}"
-        return f"{self.total / 100:,.2f}"
+        return amount_text(self.total, self.currency)
+
+
+@dataclass(frozen=True)
+class RemotePrice:
+    """A recurring Stripe Price: what one seat costs per interval, in minor units of `currency`."""
+
+    id: str
+    currency: str  # upper case, as ISO 4217 writes it
+    unit_amount: int
+    interval: str  # "month" or "year"
 
 
 def _client() -> stripe.StripeClient:
@@ -212,6 +203,17 @@ def create_customer(*, name: str, email: str, account_id: int) -> str:
             {"name": name[:250], "email": email, "metadata": {"account_id": str(account_id)}}
         )
     return customer.id
+
+
+def retrieve_price(price_id: str) -> RemotePrice:
+    with _translate_errors("price retrieve"):
+        price = _client().v1.prices.retrieve(price_id).to_dict()
+    return RemotePrice(
+        id=price["id"],
+        currency=str(price.get("currency") or "").upper(),
+        unit_amount=int(price.get("unit_amount") or 0),
+        interval=str((price.get("recurring") or {}).get("interval") or ""),
+    )
 
 
 def create_checkout_session(

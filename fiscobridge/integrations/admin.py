@@ -3,17 +3,9 @@ audited)."""
 
 from django.contrib import admin
 
-from fiscobridge.core.admin import ReadOnlyAdmin, ReadOnlyInline, confirmed_action
-from fiscobridge.integrations.models import Connection, ConnectionUsage
+from fiscobridge.core.admin import ReadOnlyAdmin, confirmed_action
+from fiscobridge.integrations.models import Connection, InvoiceUsage
 from fiscobridge.integrations.services import remove_connection
-
-
-class ConnectionUsageInline(ReadOnlyInline):
-    model = ConnectionUsage
-    fields = ["month", "invoices", "updated_at"]
-    readonly_fields = fields
-    ordering = ["-month"]
-    show_change_link = False
 
 
 @admin.register(Connection)
@@ -23,7 +15,6 @@ class ConnectionAdmin(ReadOnlyAdmin):
     search_fields = ["uid", "name", "account__name"]
     list_select_related = ["account"]
     fields = ["uid", "account", "name", "type", "tier", "status", "created_at", "created_by", "removed_at"]
-    inlines = [ConnectionUsageInline]
     actions = ["remove_selected"]
 
     @admin.action(description="Remove selected connections (frees their seats; cannot be undone)…")
@@ -39,9 +30,9 @@ class ConnectionAdmin(ReadOnlyAdmin):
         )
 
 
-@admin.register(ConnectionUsage)
-class ConnectionUsageAdmin(ReadOnlyAdmin):
-    list_display = ["connection", "month", "invoices", "updated_at"]
-    list_filter = ["month"]
-    search_fields = ["connection__uid", "connection__account__name"]
-    list_select_related = ["connection"]
+@admin.register(InvoiceUsage)
+class InvoiceUsageAdmin(ReadOnlyAdmin):
+    list_display = ["account", "tier", "month", "invoices", "updated_at"]
+    list_filter = ["tier", "month"]
+    search_fields = ["account__name"]
+    list_select_related = ["account"]

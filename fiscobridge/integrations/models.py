@@ -57,19 +57,23 @@ class Connection(models.Model):
         return f"{self.uid} {self.name}"
 
 
-class ConnectionUsage(models.Model):
-    """Invoices a connection synced in one UTC calendar month (`month` is its first day)."""
+class InvoiceUsage(models.Model):
+    """Invoices an account synced on one tier (or the trial) in one of its LOCAL calendar months
+    (`month` is its first day). The count belongs to the account and tier, not to a connection
+    (SPEC 4.2): removing and re-creating a connection does not start it again."""
 
-    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="usage")
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="invoice_usage")
+    tier = models.CharField(max_length=10, choices=ConnectionTier.choices)
     month = models.DateField()
     invoices = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["connection", "month"], name="connection_usage_one_row_per_month"),
-            models.CheckConstraint(name="connection_usage_invoices_non_negative", condition=Q(invoices__gte=0)),
+            models.UniqueConstraint(fields=["account", "tier", "month"], name="invoice_usage_one_row_per_month"),
+            models.CheckConstraint(name="invoice_usage_invoices_non_negative", condition=Q(invoices__gte=0)),
+            models.CheckConstraint(name="invoice_usage_tier_values", condition=Q(tier__in=ConnectionTier.values)),
         ]
 
     def __str__(self) -> str:
-        return f"{self.connection_id} {self.month:%Y-%m}: {self.invoices}"
+        return f"{self.account_id} {self.tier} {self.month:%Y-%m}: {self.invoices}"

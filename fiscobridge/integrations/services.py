@@ -1,5 +1,7 @@
 """Changes of state of Integrations connections: create (spends a seat), remove, report invoice usage."""
 
+import math
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
@@ -8,11 +10,13 @@ from fiscobridge.audit.services import record_event
 from fiscobridge.core import clock
 from fiscobridge.core.errors import InvalidInput
 from fiscobridge.core.ids import new_uid
+from fiscobridge.core.localtime import next_month_start
 from fiscobridge.core.text import has_control_characters
 from fiscobridge.integrations import hot_sql
 from fiscobridge.integrations.errors import (
     ConnectionAlreadyRemoved,
     InvoiceLimitReached,
+    NoActiveSubscription,
     TrialNotAvailable,
 )
 from fiscobridge.integrations.models import (
@@ -20,9 +24,8 @@ from fiscobridge.integrations.models import (
     ConnectionStatus,
     ConnectionTier,
     ConnectionType,
-    ConnectionUsage,
 )
-from fiscobridge.integrations.queries import invoice_limit, usage_month
+from fiscobridge.integrations.queries import TierMonth, tier_quota, usage_by_tier, usage_month
 from fiscobridge.subscriptions.capacity import int_capacity_by_tier, int_trial
 from fiscobridge.subscriptions.errors import SeatLimitReached
 
@@ -112,27 +115,42 @@ def remove_connection(*, connection: Connection, actor, ip=None) -> Connection:
     return connection
 
 
-def record_invoice_usage(*, connection: Connection, invoices: int, ip=None) -> int:
-    """Count `invoices` synced this month; returns the month's new total.
+# One report counts at most this many invoices (the API says 1,000,000): totals stay far from
+# the database's integer limit, whatever the seats.
+MAX_INVOICES_PER_REPORT = 1_000_000
 
-    All or nothing: a report that would pass the monthly limit raises InvoiceLimitReached and
-    counts none of its invoices (the sync engine retries next month or after an upgrade).
-    Reports are not audited (one per sync run; the usage row is their record): `ip` is accepted
-    so that every service has the same call shape.
+
+def record_invoice_usage(*, connection: Connection, invoices: int, ip=None) -> TierMonth:
+    """Count `invoices` synced this month on the connection's tier; returns the tier's month.
+
+    The count belongs to the account and tier (SPEC 4.2), so a re-created connection continues
+    it. All or nothing: a report that would pass the tier's monthly limit raises
+    InvoiceLimitReached (with the seconds until the account's next local month) and counts none
+    of its invoices; a connection whose tier (or the trial) is no longer available raises
+    NoActiveSubscription. Reports are not audited (one per sync run; the usage row is their
+    record): `ip` is accepted so that every service has the same call shape.
     """
     if isinstance(invoices, bool) or not isinstance(invoices, int) or invoices < 1:
         raise InvalidInput.for_field("invoices", "Invoices must be a whole number of at least 1")
-    limit = invoice_limit(connection)
-    month = usage_month(connection.account)
-    total = None
-    if invoices <= limit:  # a larger report can never fit (and may not fit in a database integer)
-        total = hot_sql.add_invoices(
-            connection_id=connection.pk, month=month, invoices=invoices, limit=limit, moment=clock.now()
-        )
-    if total is not None:
-        return total
-    # Nothing counted: say why (a rare path, so it may take two more reads).
+    if invoices > MAX_INVOICES_PER_REPORT:
+        raise InvalidInput.for_field("invoices", f"At most {MAX_INVOICES_PER_REPORT:,} invoices per report")
+    account = connection.account
+    moment = clock.now()
+    counted = hot_sql.add_invoices(
+        connection=connection,
+        month=usage_month(account, moment),
+        invoices=invoices,
+        quota=tier_quota(connection.tier),
+        moment=moment,
+    )
+    if counted is not None:
+        used, limit = counted
+        return TierMonth(tier=connection.tier, used=used, limit=limit)
+    # Nothing counted: say why (a rare path, so it may take a few more reads).
     if not Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.ACTIVE).exists():
         raise ConnectionAlreadyRemoved()
-    used = ConnectionUsage.objects.filter(connection_id=connection.pk, month=month).values_list("invoices", flat=True)
-    raise InvoiceLimitReached(details={"limit": limit, "used": used.first() or 0})
+    usage = usage_by_tier(account, moment)[connection.tier]
+    if not usage.available:
+        raise NoActiveSubscription()
+    retry_after = math.ceil((next_month_start(moment, account.time_zone) - moment).total_seconds())
+    raise InvoiceLimitReached(retry_after=max(1, retry_after), limit=usage.limit, used=usage.used)

@@ -8,6 +8,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from fiscobridge.billing.checkout import open_customer_portal, start_checkout
+from fiscobridge.billing.config import valid_seats
+from fiscobridge.billing.prices import quotes
 from fiscobridge.billing.queries import (
     checkout_subscriptions,
     get_checkout_for_account,
@@ -69,6 +71,23 @@ def checkout(request, account):
         # htmx follows HX-Redirect with a full page load: the browser leaves for Stripe.
         return HttpResponse(status=204, headers={"HX-Redirect": started.url})
     return _see_other(started.url)
+
+
+@require_GET
+@customer_page
+def price_quote(request, account):
+    """Purchase Seats' price lines for the chosen package and seats (htmx, as the form changes)."""
+    product = _product(request.GET.get("product", ""))
+    tier = request.GET.get("tier", "")[:20] if product == "int" else ""
+    try:
+        seats = valid_seats(request.GET.get("seats", "")[:10])
+    except DomainError as error:
+        return render(request, "portal/billing/_price_quote.html", {"error": error_context(error)})
+    return render(
+        request,
+        "portal/billing/_price_quote.html",
+        {"quotes": quotes(product=product, tier=tier, seats=seats), "seats": seats},
+    )
 
 
 def _checkout_context(account, session_id: str) -> dict:

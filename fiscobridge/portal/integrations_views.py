@@ -1,18 +1,21 @@
 """Integrations: usage per tier and trial, connections (create, remove), Upgrade Plan for INT keys."""
 
+from collections import Counter
+
 from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from fiscobridge.billing.config import purchase_options
+from fiscobridge.core import clock
 from fiscobridge.core.errors import DomainError, NotFound
+from fiscobridge.core.localtime import local_date, next_month_start
 from fiscobridge.core.net import client_ip
 from fiscobridge.integrations.models import ConnectionType
 from fiscobridge.integrations.queries import (
     connections_for_account,
     get_connection_for_account,
-    invoice_limit,
-    invoices_this_month_by_connection,
+    usage_by_tier,
 )
 from fiscobridge.integrations.services import create_connection, remove_connection
 from fiscobridge.seats import int_seats
@@ -22,12 +25,16 @@ from fiscobridge.web.errors import error_context
 
 def _context(account) -> dict:
     connections = list(connections_for_account(account, status="active"))
-    usage = invoices_this_month_by_connection(account)
-    rows = [{"connection": c, "invoices": usage.get(c.pk, 0), "limit": invoice_limit(c)} for c in connections]
+    usage = usage_by_tier(account)
+    sharing = Counter(c.tier for c in connections)
+    rows = [{"connection": c, "usage": usage[c.tier], "shared_by": sharing[c.tier]} for c in connections]
     tiers = int_seats(account).rows()
     return {
         "int_rows": tiers,
         "rows": rows,
+        # Tiers of running connections at or past the warning share, for the banner above them.
+        "nearly_used_up": [usage[tier] for tier in sharing if usage[tier].nearly_used_up],
+        "next_month": local_date(next_month_start(clock.now(), account.time_zone), account.time_zone),
         "types": ConnectionType.choices,
         "tier_choices": [(t.package, t.label, t.available) for t in tiers],
         "can_create": any(t.available for t in tiers),

@@ -6,9 +6,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from fiscobridge.billing.config import purchase_options
+from fiscobridge.core import clock
 from fiscobridge.core.errors import DomainError, NotFound
 from fiscobridge.core.net import client_ip
 from fiscobridge.core.text import has_control_characters
+from fiscobridge.portal.warnings import certificate_days_left
 from fiscobridge.pos.entitlement import entitlements_for_account
 from fiscobridge.pos.errors import InvalidCertificateFile
 from fiscobridge.pos.models import CertificateDisplayStatus
@@ -50,7 +52,15 @@ def _table_context(account, filters: dict) -> dict:
         )
     )
     rights = entitlements_for_account(account)
-    rows = [{"certificate": c, "entitlement": rights.get(c.pk)} for c in certificates]
+    now = clock.now()
+    rows = [
+        {
+            "certificate": c,
+            "entitlement": rights.get(c.pk),
+            "expires_in_days": certificate_days_left(c, account, now),
+        }
+        for c in certificates
+    ]
     return {"rows": rows, "filters": filters, "statuses": CertificateDisplayStatus.values}
 
 

@@ -26,6 +26,7 @@ urlpatterns = [
     path("keys/activate/", activation_views.activate, name="key_activate"),
     path("billing/subscriptions/", views.subscriptions, name="subscriptions"),
     path("billing/checkout/", billing_views.checkout, name="billing_checkout"),
+    path("billing/prices/", billing_views.price_quote, name="billing_price_quote"),
     path("billing/checkout/success/", billing_views.checkout_success, name="billing_checkout_success"),
     path("billing/checkout/status/", billing_views.checkout_status, name="billing_checkout_status"),
     path("billing/checkout/cancelled/", billing_views.checkout_cancelled, name="billing_checkout_cancelled"),

@@ -66,14 +66,23 @@ def entitlement_of(certificate: Certificate, at: datetime | None = None) -> Enti
 def entitlement_by_uid(account_id: int, uid: str, at: datetime | None = None) -> Entitlement:
     """The entitlement of the account's certificate `uid` (CertificateNotFound, 404, also for
     another account's UID), in one statement: the hot path of POS devices (pos/hot_sql.py)."""
+    return entitlement_with_facts(account_id, uid, at)[1]
+
+
+def entitlement_with_facts(
+    account_id: int, uid: str, at: datetime | None = None
+) -> tuple[hot_sql.EntitlementFacts, Entitlement]:
+    """`entitlement_by_uid` with the facts it was decided from (the certificate's id, notAfter,
+    fingerprint and place in seat order), for the offline lease, which must say the same."""
     uid, moment = str(uid), at or clock.now()
     facts = hot_sql.entitlement_facts(account_id=account_id, uid=uid, moment=moment) if is_uid(uid) else None
     if facts is None:
         raise CertificateNotFound()
-    return _decide(
+    entitlement = _decide(
         status=facts.status,
         not_after=facts.not_after,
         capacity=facts.capacity,
         place=facts.ahead + 1,
         moment=moment,
     )
+    return facts, entitlement

@@ -23,6 +23,10 @@ class EntitlementFacts:
     not_after: datetime
     capacity: int
     ahead: int  # active certificates before this one in seat order (`in_seat_order`)
+    # Read in the same statement for the offline lease (leases/), which names the certificate
+    # by id in its audit event and by fingerprint in its claims: no second query on that path.
+    id: int
+    fingerprint: str
 
 
 def entitlement_facts(*, account_id: int, uid: str, moment: datetime) -> EntitlementFacts | None:
@@ -33,7 +37,8 @@ def entitlement_facts(*, account_id: int, uid: str, moment: datetime) -> Entitle
     sql = (
         f"SELECT c.status, c.not_after, {seats}, "
         f"(SELECT COUNT(*) FROM {CERTIFICATES} o WHERE o.account_id = c.account_id AND o.status = %s "
-        "AND (o.uploaded_at < c.uploaded_at OR (o.uploaded_at = c.uploaded_at AND o.id < c.id))) "
+        "AND (o.uploaded_at < c.uploaded_at OR (o.uploaded_at = c.uploaded_at AND o.id < c.id))), "
+        "c.id, c.fingerprint "
         f"FROM {CERTIFICATES} c WHERE c.account_id = %s AND c.uid = %s"
     )
     with connection.cursor() as cursor:
@@ -41,5 +46,5 @@ def entitlement_facts(*, account_id: int, uid: str, moment: datetime) -> Entitle
         row = cursor.fetchone()
     if row is None:
         return None
-    status, not_after, capacity, ahead = row
-    return EntitlementFacts(status, from_db(not_after), int(capacity), int(ahead))
+    status, not_after, capacity, ahead, pk, fingerprint = row
+    return EntitlementFacts(status, from_db(not_after), int(capacity), int(ahead), int(pk), fingerprint)

@@ -17,12 +17,14 @@ from fiscobridge.subscriptions.models import Source, Subscription
 SUBSCRIPTIONS = Subscription._meta.db_table
 
 
-def active_seats(*, account: str, product: str, tier: str, moment: datetime) -> tuple[str, list]:
-    """A scalar subquery: the seats of the account's active subscriptions of this product and tier."""
+def active_seats(*, account: str, product: str, tier: str | None, moment: datetime) -> tuple[str, list]:
+    """A scalar subquery: the seats of the account's active subscriptions of this product and
+    tier (of every tier when `tier` is None)."""
     at = to_db(moment)
+    of_tier = f"AND tier = {tier} " if tier is not None else ""
     sql = (
         f"(SELECT COALESCE(SUM(seats), 0) FROM {SUBSCRIPTIONS} WHERE account_id = {account} "
-        f"AND product = {product} AND tier = {tier} AND started_at <= %s AND expires_at > %s "
+        f"AND product = {product} {of_tier}AND started_at <= %s AND expires_at > %s "
         "AND (ended_at IS NULL OR ended_at > %s))"
     )
     return sql, [at, at, at]

@@ -6,16 +6,18 @@ from ninja.responses import Status
 from fiscobridge.accounts.scopes import Scope
 from fiscobridge.api.answers import json_answer
 from fiscobridge.api.auth import customer_account, scoped
-from fiscobridge.api.presenters import certificate_dict, entitlement_dict
+from fiscobridge.api.presenters import certificate_dict, entitlement_dict, lease_dict
 from fiscobridge.api.schemas import (
     CertificateFilters,
     CertificateListOut,
     CertificateOut,
     EntitlementOut,
     ErrorOut,
+    LeaseOut,
 )
 from fiscobridge.core.net import client_ip
 from fiscobridge.core.text import size_text
+from fiscobridge.leases.services import issue_lease
 from fiscobridge.pos.entitlement import entitlement_by_uid, entitlement_of, entitlements_for_account
 from fiscobridge.pos.queries import (
     certificates_for_account,
@@ -88,3 +90,22 @@ def revoke(request, uid: str):
 def entitlement(request, uid: str):
     """May this certificate sign now? `reason` says why not."""
     return json_answer(entitlement_dict(entitlement_by_uid(customer_account(request).pk, uid)))
+
+
+@router.post(
+    "/{uid}/lease",
+    # Not `read`: a lease is what a device signs on, so only the device's own scope mints one.
+    auth=scoped(Scope.POS_ENTITLEMENT),
+    response={200: LeaseOut, **ERRORS},
+    summary="Offline lease",
+    description=(
+        "A signed answer to *may this certificate sign?* that a POS device keeps and checks offline"
+        " (docs/leases.md): a compact JWT (EdDSA, Ed25519) with `sub` (the UID), `fpr` (the SHA-256"
+        " fingerprint), `can_sign` and `reason` (as the entitlement), valid until `expires_at`: at most"
+        " LEASE_HOURS, never past the certificate's notAfter or the moment its seat would lapse; one hour"
+        " when it says no. Check it with the keys of `GET /.well-known/jwks.json`."
+    ),
+)
+def lease(request, uid: str):
+    issued = issue_lease(account=customer_account(request), uid=uid, actor=request.user, ip=client_ip(request))
+    return json_answer(lease_dict(issued))

@@ -18,8 +18,8 @@ from fiscobridge.core.net import client_ip
 from fiscobridge.integrations.queries import (
     connections_for_account,
     get_connection_for_account,
-    invoices_this_month,
-    invoices_this_month_by_connection,
+    usage_by_tier,
+    usage_of,
 )
 from fiscobridge.integrations.services import (
     create_connection,
@@ -36,13 +36,8 @@ ON_ONE = {404: ErrorOut, 409: ErrorOut, **ERRORS}
 def list_connections(request, status: Literal["active", "removed"] | None = None):
     """Your connections in the order they were created, with this month's invoice usage."""
     account = customer_account(request)
-    used = invoices_this_month_by_connection(account)
-    return {
-        "items": [
-            connection_dict(c, invoices_this_month=used.get(c.pk, 0))
-            for c in connections_for_account(account, status=status)
-        ]
-    }
+    usage = usage_by_tier(account)
+    return {"items": [connection_dict(c, usage=usage[c.tier]) for c in connections_for_account(account, status=status)]}
 
 
 @router.post("", auth=scoped(Scope.INTEGRATIONS_CONNECTIONS), response={201: ConnectionOut, 409: ErrorOut, **ERRORS})
@@ -57,7 +52,7 @@ def create(request, payload: ConnectionIn):
         name=payload.name,
         ip=client_ip(request),
     )
-    return Status(201, connection_dict(connection, invoices_this_month=0))
+    return Status(201, connection_dict(connection, usage=usage_of(connection)))
 
 
 @router.post("/{uid}/remove", auth=scoped(Scope.INTEGRATIONS_CONNECTIONS), response={200: ConnectionOut, **ON_ONE})
@@ -65,15 +60,18 @@ def remove(request, uid: str):
     """Stop a connection. Its seat is free at once; this cannot be undone."""
     connection = get_connection_for_account(customer_account(request), uid)
     connection = remove_connection(connection=connection, actor=request.user, ip=client_ip(request))
-    return connection_dict(connection, invoices_this_month=invoices_this_month(connection))
+    return connection_dict(connection, usage=usage_of(connection))
 
 
 @router.post(
     "/{uid}/usage", auth=scoped(Scope.INTEGRATIONS_USAGE), response={200: ConnectionOut, 429: ErrorOut, **ON_ONE}
 )
 def report_usage(request, uid: str, payload: InvoiceUsageIn):
-    """Count invoices a sync run sent. Past the monthly limit of the connection's tier the whole
-    report is refused with 429 `invoice_limit_reached` and nothing is counted."""
+    """Count invoices a sync run sent. The monthly count belongs to the account and the connection's
+    tier (a re-created connection continues it). Past the tier's monthly limit the whole report is
+    refused with 429 `invoice_limit_reached` and `Retry-After` (seconds until the account's next
+    local month) and nothing is counted; a connection whose tier (or the trial) is not available to
+    the account gets 403 `no_active_subscription`."""
     connection = get_connection_for_account(customer_account(request), uid)
-    total = record_invoice_usage(connection=connection, invoices=payload.invoices, ip=client_ip(request))
-    return json_answer(connection_dict(connection, invoices_this_month=total))
+    usage = record_invoice_usage(connection=connection, invoices=payload.invoices, ip=client_ip(request))
+    return json_answer(connection_dict(connection, usage=usage))
