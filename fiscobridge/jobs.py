@@ -12,6 +12,7 @@ from fiscobridge.pos.tasks import queue_and_send_certificate_expiry_reminders
 from fiscobridge.prune import prune
 from fiscobridge.tasks.housekeeping import recover_lost_tasks
 from fiscobridge.tasks.schedule import PeriodicJob
+from fiscobridge.webhooks.tasks import deliver_due_webhooks, emit_subscription_endings
 
 
 @task()
@@ -29,4 +30,7 @@ PERIODIC_JOBS = [
     PeriodicJob("recover-lost-tasks", recover_lost_tasks, timedelta(minutes=5)),
     PeriodicJob("prune-idempotency-keys", prune_idempotent_requests, timedelta(hours=1)),
     PeriodicJob("forget-unclaimed-batch-codes", forget_unclaimed_batch_codes, timedelta(hours=1)),
+    # The safety net behind each delivery's own task (docs/webhooks.md).
+    PeriodicJob("deliver-due-webhooks", deliver_due_webhooks, timedelta(minutes=1)),
+    PeriodicJob("subscription-ending-webhooks", emit_subscription_endings, timedelta(hours=1)),
 ]

@@ -13,6 +13,7 @@ Each step deletes in chunks so that a large first run never holds a long lock. K
 | sent e-mails (the outbox) | PRUNE_SENT_EMAILS_DAYS (90), never less than the longest reminder + 1 day (dedupe) |
 | finished tasks | TASKS_KEEP_RESULTS_DAYS (failed ones three times as long) |
 | password-reset counters, idempotency answers | a day / IDEMPOTENCY_KEEP_HOURS |
+| webhook events, their deliveries | PRUNE_WEBHOOK_EVENTS_DAYS (30), ≥ longest reminder + 1 day; never if pending |
 """
 
 from datetime import datetime, timedelta
@@ -29,6 +30,8 @@ from fiscobridge.core import clock
 from fiscobridge.keys.models import FailureCounter, RedeemAttempt
 from fiscobridge.notifications.models import EmailStatus, OutboundEmail
 from fiscobridge.tasks.housekeeping import prune_task_results
+from fiscobridge.webhooks.models import DeliveryStatus
+from fiscobridge.webhooks.models import Event as WebhookEvent
 
 CHUNK = 5000
 
@@ -76,6 +79,8 @@ def prune(*, at: datetime | None = None) -> dict[str, int]:
     attempts_kept = max(settings.PRUNE_ATTEMPTS_DAYS * days, _longest_failure_window())
     logins_kept = max(settings.PRUNE_LOGIN_LOGS_DAYS * days, settings.AXES_COOLOFF_TIME)
     emails_kept = max(settings.PRUNE_SENT_EMAILS_DAYS, max(settings.NOTIFICATIONS_REMINDER_DAYS) + 1) * days
+    # A `subscription.ending` event is its own dedupe: kept while its threshold could come round again.
+    webhooks_kept = max(settings.PRUNE_WEBHOOK_EVENTS_DAYS, max(settings.NOTIFICATIONS_REMINDER_DAYS) + 1) * days
     report = {
         "sessions": _expired_sessions(),
         "key_attempts": _delete_in_chunks(RedeemAttempt.objects.filter(at__lt=moment - attempts_kept)),
@@ -89,6 +94,11 @@ def prune(*, at: datetime | None = None) -> dict[str, int]:
         ),
         "password_reset_counters": _delete_in_chunks(
             PasswordResetCounter.objects.filter(hour__lt=int((moment - days).timestamp() // 3600))
+        ),
+        "webhook_events": _delete_in_chunks(
+            WebhookEvent.objects.filter(created_at__lt=moment - webhooks_kept).exclude(
+                deliveries__status=DeliveryStatus.PENDING
+            )
         ),
         "idempotency_answers": _delete_in_chunks(
             IdempotentRequest.objects.filter(created_at__lt=moment - timedelta(hours=settings.IDEMPOTENCY_KEEP_HOURS))

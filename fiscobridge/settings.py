@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "fiscobridge.integrations",
     "fiscobridge.billing",
     "fiscobridge.notifications",
+    "fiscobridge.webhooks",
     "fiscobridge.partners",
     "fiscobridge.portal",
     "fiscobridge.staff",
@@ -371,6 +372,11 @@ PASSWORD_RESET_PER_EMAIL_PER_HOUR = env.int("PASSWORD_RESET_PER_EMAIL_PER_HOUR",
 NOTIFICATIONS_REMINDER_DAYS = env.list("NOTIFICATIONS_REMINDER_DAYS", cast=int, default=[30, 7, 1])
 NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=10)
 
+# Webhooks (docs/webhooks.md): partners' endpoints on private, loopback or link-local addresses
+# are refused (they could reach our own network), unless this says otherwise (tests, an on-site
+# install whose partners' systems are on the LAN).
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False)
+
 # --- Task queue (docs/tasks.md): Django's Tasks API with the database backend; `fiscobridge
 # worker` runs the tasks and the periodic jobs of fiscobridge/jobs.py. TASKS_BACKEND may name
 # another Tasks backend (e.g. a Redis one); tasks are then enqueued after the commit instead.
@@ -388,6 +394,7 @@ TASKS_SCHEDULE_TICK_SECONDS = env.int("TASKS_SCHEDULE_TICK_SECONDS", default=30)
 PRUNE_ATTEMPTS_DAYS = env.int("PRUNE_ATTEMPTS_DAYS", default=90)
 PRUNE_LOGIN_LOGS_DAYS = env.int("PRUNE_LOGIN_LOGS_DAYS", default=90)
 PRUNE_SENT_EMAILS_DAYS = env.int("PRUNE_SENT_EMAILS_DAYS", default=90)
+PRUNE_WEBHOOK_EVENTS_DAYS = env.int("PRUNE_WEBHOOK_EVENTS_DAYS", default=30)  # with their delivery log
 AUDIT_KEEP_DAYS = env.int("AUDIT_KEEP_DAYS", default=0) or None
 # `/readyz` fails when the newest worker heartbeat (one per schedule tick) is older than this.
 READY_WORKER_MAX_AGE_SECONDS = env.int("READY_WORKER_MAX_AGE_SECONDS", default=120)

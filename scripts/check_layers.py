@@ -15,6 +15,7 @@ LAYERS = [
     {"accounts"},
     {"subscriptions"},
     {"notifications"},
+    {"webhooks"},  # partners' webhook endpoints and deliveries: told by keys, e-mail when failing
     {"keys"},
     {"pos", "integrations"},
     {"seats", "leases"},  # seats used / total / available; offline leases (signed entitlements)

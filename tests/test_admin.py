@@ -19,6 +19,8 @@ from fiscobridge.notifications.models import EmailKind, EmailStatus, OutboundEma
 from fiscobridge.pos.models import Certificate, CertificateStatus
 from fiscobridge.pos.services import upload_certificate
 from fiscobridge.subscriptions.models import Subscription
+from fiscobridge.webhooks.models import Delivery, Endpoint, EventType
+from fiscobridge.webhooks.services import create_endpoint
 from tests.factories import PFX_PASSWORD, browser_for, key_of, new_pfx, redeem, run_tasks
 
 NEW_PASSWORD = "a-long-new-tenant-password-9"
@@ -27,6 +29,10 @@ NEW_PASSWORD = "a-long-new-tenant-password-9"
 @pytest.fixture
 def world(customer, reseller, other_reseller, staff, issue):
     """One of everything the admin shows, made through the services."""
+    # A webhook endpoint that hears of everything below (its deliveries are in the admin too).
+    hook = create_endpoint(
+        partner=reseller.partner, actor=reseller.user, url="https://hooks.example.com/fb", events=EventType.values
+    )
     pos_active, pos_revoked, pos_available = issue(quantity=3, seats=2, reference="order 42")
     [int_active] = issue(product="int", tier="growth", seats=2, months=6)
     [foreign] = issue(partner=other_reseller.partner)
@@ -45,6 +51,7 @@ def world(customer, reseller, other_reseller, staff, issue):
         "certificate": certificate,
         "connection": connection,
         "tokens": [customer.token, reseller.token, staff.token],
+        "webhook_secret": hook.secret,
     }
 
 
@@ -62,6 +69,8 @@ def secrets_of(world) -> list[str]:
     ]
     values += [token.split("_", 2)[2] for token in world["tokens"]]  # the secret part of each API token
     values += list(ApiToken.objects.values_list("digest", flat=True))
+    values += [world["webhook_secret"], world["webhook_secret"][6:]]  # the whsec_ signing secret
+    values += [bytes(token).decode()[:40] for token in Endpoint.objects.values_list("secret_encrypted", flat=True)]
     return values
 
 
@@ -390,3 +399,10 @@ def test_only_staff_get_into_the_admin(world, customer, reseller, anonymous):
     # A bearer token is not a way in either.
     assert customer.client.get("/admin/").status_code == 302
     assert re.search(r"/admin/login/", Client().get("/admin/")["Location"])
+
+
+def test_webhook_endpoints_and_deliveries_are_in_the_admin(world, staff):
+    client = browser_for(staff)
+    assert Delivery.objects.exists()  # the world's batches and activations were told to the endpoint
+    assert b"https://hooks.example.com/fb" in client.get("/admin/webhooks/endpoint/").content
+    assert b"key.activated" in client.get("/admin/webhooks/delivery/").content

@@ -19,6 +19,7 @@ from fiscobridge.api.auth import BearerToken
 from fiscobridge.audit.models import Event
 from fiscobridge.core.errors import InvalidInput
 from fiscobridge.keys.models import ActivationKey, KeyStatus
+from fiscobridge.webhooks.services import create_endpoint
 from tests.factories import (
     assert_error,
     browser_for,
@@ -52,6 +53,14 @@ ROUTES = {
     "GET /partner/keys": (PARTNER, {S.PARTNER_KEYS, S.READ}, 200),
     "POST /partner/keys/lookup": (PARTNER, {S.PARTNER_KEYS, S.READ}, 200),
     "POST /partner/keys/{id}/revoke": (PARTNER, {S.PARTNER_KEYS}, 200),
+    # Webhooks: the partner's keys scope (their events are about its keys); DELETE last.
+    "GET /partner/webhooks": (PARTNER, {S.PARTNER_KEYS, S.READ}, 200),
+    "POST /partner/webhooks": (PARTNER, {S.PARTNER_KEYS}, 201),
+    "GET /partner/webhooks/{endpoint_id}": (PARTNER, {S.PARTNER_KEYS, S.READ}, 200),
+    "PATCH /partner/webhooks/{endpoint_id}": (PARTNER, {S.PARTNER_KEYS}, 200),
+    "GET /partner/webhooks/{endpoint_id}/deliveries": (PARTNER, {S.PARTNER_KEYS, S.READ}, 200),
+    "POST /partner/webhooks/deliveries/{delivery_id}/resend": (PARTNER, {S.PARTNER_KEYS}, 202),
+    "DELETE /partner/webhooks/{endpoint_id}": (PARTNER, {S.PARTNER_KEYS}, 204),
 }
 
 API = "/api/v1"
@@ -63,8 +72,13 @@ def call(client: Client, route: str, ids: dict):
     method, template = route.split(" ")
     path = API + template.replace("{uid}", ids["certificate"] if "/pos/" in template else ids["connection"])
     path = path.replace("{id}", str(ids["key_id"]))
+    path = path.replace("{endpoint_id}", str(ids["endpoint_id"])).replace("{delivery_id}", str(ids["delivery_id"]))
     if method == "GET":
         return client.get(path)
+    if method == "DELETE":
+        return client.delete(path)
+    if method == "PATCH":
+        return client.patch(path, {"description": "Changed"}, content_type="application/json")
     body = {
         "POST /keys/validate": {"key": ids["code"], "product": "pos"},
         "POST /keys/activate": {"key": ids["code"], "product": "pos"},
@@ -73,6 +87,7 @@ def call(client: Client, route: str, ids: dict):
         "POST /partner/keys": {"product": "pos", "seats": 1, "months": 1, "quantity": 1},
         "POST /partner/keys/lookup": {"key": ids["lookup_code"]},
         "POST /partner/keys/{id}/revoke": {"reason": "lost"},
+        "POST /partner/webhooks": {"url": "https://hooks.example.com/new", "events": ["key.revoked"]},
     }.get(route)
     if route == "POST /pos/certificates":
         return upload_pfx(client, new_pfx(cn="b.example"))
@@ -81,7 +96,12 @@ def call(client: Client, route: str, ids: dict):
 
 @pytest.fixture
 def ids(customer, reseller, issue):
-    return owned_objects(customer, reseller, issue)
+    objects = owned_objects(customer, reseller, issue)
+    created = create_endpoint(
+        partner=reseller.partner, actor=reseller.user, url="https://hooks.example.com/fb", events=["batch.issued"]
+    )
+    issue()  # a batch: one delivery to the endpoint
+    return {**objects, "endpoint_id": created.endpoint.pk, "delivery_id": created.endpoint.deliveries.get().pk}
 
 
 def limited_client(persona, *scopes) -> Client:
@@ -242,7 +262,7 @@ def test_every_route_of_the_api_is_in_the_scope_table_with_its_scopes():
 def test_docs_list_exactly_the_routes_each_scope_opens():
     text = (Path(__file__).resolve().parent.parent / "docs" / "api-tokens.md").read_text()
     documented = {}
-    for method, path, scopes in re.findall(r"^\| `(GET|POST) (/[^`]*)` \| ([^|]+) \|", text, re.MULTILINE):
+    for method, path, scopes in re.findall(r"^\| `(GET|POST|PATCH|DELETE) (/[^`]*)` \| ([^|]+) \|", text, re.MULTILINE):
         documented[f"{method} {path}"] = set(re.findall(r"`([a-z:]+)`", scopes)) - {"all"}
     expected = {route: {s.value for s in opened_by} for route, (_kind, opened_by, _status) in ROUTES.items()}
     assert documented == expected

@@ -161,6 +161,7 @@ def test_every_page_of_both_portals_loads_under_the_policy(page, live_server, cu
         f"/partner/keys/{key_id}/",
         "/partner/lookup/",
         "/partner/tokens/",
+        "/partner/webhooks/",
         "/account/two-factor/",
     ]:
         response = page.goto(f"{live_server.url}{path}")

@@ -30,6 +30,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from fiscobridge.keys.issuance import issue_keys
 from fiscobridge.partners.models import IssueJob
+from fiscobridge.webhooks.models import Delivery, Endpoint
 from tests.factories import PASSWORD, PFX_PASSWORD, browser_for, new_pfx, run_tasks
 from tests.stripe_fake import post_event
 
@@ -371,12 +372,32 @@ def _crawl(seen: Crawl, *, customer, outsider, reseller, other_reseller, staff, 
         revoke = re.findall(r'action="([^"]+/revoke/)"', body_of(created))[0]
         post(f"{label}: revoke token", client, revoke, follow=True)
 
+    # Webhooks: add an endpoint (its secret shown once), a refused URL, a delivery (a batch issued
+    # while it listens; one failed for good, one retried later) and Resend as htmx does it.
+    post(
+        "webhooks: add",
+        partner,
+        "/partner/webhooks/",
+        {"url": "https://hooks.example.com/fb", "events": ["batch.issued", "key.revoked"], "description": "CRM"},
+    )
+    post("webhooks: refused URL", partner, "/partner/webhooks/", {"url": "http://10.0.0.1/", "events": "batch.issued"})
+    endpoint = Endpoint.objects.get(partner=reseller.partner)
+    issue()
+    issue()
+    failed, delivery = endpoint.deliveries.order_by("pk")
+    Delivery.objects.filter(pk=failed.pk).update(status="failed", attempts=8, response_code=500, last_error="HTTP 500")
+    Endpoint.objects.filter(pk=endpoint.pk).update(status="failing", failing_since=datetime.now(UTC))
+    post("webhooks: resend", partner, f"/partner/webhooks/deliveries/{delivery.pk}/resend/", htmx=True)
+    post("webhooks: resend, plain form", partner, f"/partner/webhooks/deliveries/{failed.pk}/resend/", follow=True)
+
     # Every page of both portals and the auth pages, for each persona, as a page and as htmx.
     token = re.search(r'action="/tokens/(\d+)/revoke/"', body_of(shop.get("/tokens/"))).group(1)
     params = {
         "token_id": token,
         "key_id": activated_id,
         "job_id": job.pk,
+        "endpoint_id": endpoint.pk,
+        "delivery_id": delivery.pk,
         "uidb64": urlsafe_base64_encode(force_bytes(customer.user.pk)),
         "token": default_token_generator.make_token(customer.user),
     }

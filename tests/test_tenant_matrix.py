@@ -28,10 +28,13 @@ from django.utils.http import urlsafe_base64_encode
 from fiscobridge.accounts.models import ApiToken
 from fiscobridge.audit.models import Event
 from fiscobridge.integrations.models import Connection
+from fiscobridge.keys.issuance import issue_keys
 from fiscobridge.keys.models import ActivationKey
 from fiscobridge.partners.large_batches import start_large_issue
 from fiscobridge.partners.models import IssueJob
 from fiscobridge.pos.models import Certificate
+from fiscobridge.webhooks.models import Delivery, Endpoint
+from fiscobridge.webhooks.services import create_endpoint
 from tests.factories import PASSWORD, browser_for, owned_objects, post_json, run_tasks
 
 OWNER, OTHER_TENANT, OTHER_KIND, ANONYMOUS, STAFF = "owner", "other tenant", "other kind", "anonymous", "staff"
@@ -42,6 +45,8 @@ MISSING = {
     "key_id": 2**40,
     "token_id": 2**40,
     "job_id": 2**40,
+    "endpoint_id": 2**40,
+    "delivery_id": 2**40,
 }
 
 
@@ -92,6 +97,27 @@ MATRIX = {
         "partner", "POST", "/partner/issue/jobs/{id}/codes.csv", "job_id", 200
     ),
     "tokens/<int:token_id>/revoke/": Row("customer", "POST", "/tokens/{id}/revoke/", "token_id", 302),
+    # Webhooks (one row per route: GET stands for PATCH and DELETE of the same path, which
+    # tests/test_webhooks.py asks for as another partner too).
+    "api/v1/partner/webhooks/<int:endpoint_id>": Row(
+        "partner", "GET", "/api/v1/partner/webhooks/{id}", "endpoint_id", 200
+    ),
+    "api/v1/partner/webhooks/<int:endpoint_id>/deliveries": Row(
+        "partner", "GET", "/api/v1/partner/webhooks/{id}/deliveries", "endpoint_id", 200
+    ),
+    "api/v1/partner/webhooks/deliveries/<int:delivery_id>/resend": Row(
+        "partner", "POST", "/api/v1/partner/webhooks/deliveries/{id}/resend", "delivery_id", 202
+    ),
+    "partner/webhooks/<int:endpoint_id>/": Row("partner", "GET", "/partner/webhooks/{id}/", "endpoint_id", 200),
+    "partner/webhooks/<int:endpoint_id>/toggle/": Row(
+        "partner", "POST", "/partner/webhooks/{id}/toggle/", "endpoint_id", 302
+    ),
+    "partner/webhooks/<int:endpoint_id>/delete/": Row(
+        "partner", "POST", "/partner/webhooks/{id}/delete/", "endpoint_id", 302
+    ),
+    "partner/webhooks/deliveries/<int:delivery_id>/resend/": Row(
+        "partner", "POST", "/partner/webhooks/deliveries/{id}/resend/", "delivery_id", 302
+    ),
 }
 BODY_ID_PAGES = {
     "pos/certificates/revoke/": Row("customer", "POST", "/pos/certificates/revoke/", "certificate", 200),
@@ -140,6 +166,8 @@ def test_every_url_with_an_id_is_in_the_matrix():
 def world(customer, outsider, reseller, other_reseller, staff, issue):
     mine = owned_objects(customer, reseller, issue)
     theirs = owned_objects(outsider, other_reseller, lambda **kw: issue(partner=other_reseller.partner, **kw))
+    mine.update(webhook_objects(reseller))
+    theirs.update(webhook_objects(other_reseller))
     return {
         "customer": {
             "owner": customer,
@@ -157,6 +185,20 @@ def world(customer, outsider, reseller, other_reseller, staff, issue):
         },  # fmt: skip
         "staff": staff,
     }
+
+
+def webhook_objects(partner_persona) -> dict:
+    """An endpoint of the partner and one delivery to it (a batch issued while it listens)."""
+    created = create_endpoint(
+        partner=partner_persona.partner,
+        actor=partner_persona.user,
+        url="https://hooks.example.com/fb",
+        events=["batch.issued"],
+    )
+    issue_keys(
+        partner=partner_persona.partner, actor=partner_persona.user, product="pos", seats=1, months=1, quantity=1
+    )
+    return {"endpoint_id": created.endpoint.pk, "delivery_id": created.endpoint.deliveries.get().pk}
 
 
 def id_of(row: Row, persona, objects: dict):
@@ -201,6 +243,8 @@ def snapshot() -> tuple:
         list(ActivationKey.objects.order_by("pk").values_list("pk", "status")),
         list(ApiToken.objects.order_by("pk").values_list("pk", "revoked_at")),
         list(IssueJob.objects.order_by("pk").values_list("pk", "status", "downloaded_at")),
+        list(Endpoint.objects.order_by("pk").values_list("pk", "enabled", "url")),
+        list(Delivery.objects.order_by("pk").values_list("pk", "status", "next_attempt_at")),
         Event.objects.count(),
     )
 
@@ -309,6 +353,7 @@ def _one_of_each(customer, reseller, issue):
         session_id="cs_matrix", account=customer.account, product="pos", seats=1, interval="month", price_id="p"
     )
     StripeEvent.objects.create(event_id="evt_matrix", type="invoice.paid")
+    webhook_objects(reseller)  # an endpoint and a delivery
 
 
 def _staff_status(model_admin, route: str, request) -> int:

@@ -10,6 +10,7 @@ from fiscobridge.api.routers import (
     connections,
     customer_keys,
     partner_keys,
+    partner_webhooks,
     subscriptions,
 )
 
@@ -58,5 +59,6 @@ install_error_handlers(api)
 api.add_router("/keys", customer_keys.router)
 api.add_router("/subscriptions", subscriptions.router)
 api.add_router("/partner/keys", partner_keys.router)
+api.add_router("/partner/webhooks", partner_webhooks.router)
 api.add_router("/integrations/connections", connections.router)
 api.add_router("/pos/certificates", certificates.router)

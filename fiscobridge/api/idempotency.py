@@ -46,6 +46,9 @@ ROUTES = [
     re.compile(r"^/api/v1/pos/certificates/[^/]+/revoke$"),
     ISSUE_ROUTE,
     re.compile(r"^/api/v1/partner/keys/[0-9]+/revoke$"),
+    # Not webhook endpoint creation: its answer carries the signing secret, which is never stored
+    # in the clear (a retry simply adds a second endpoint, which the partner can delete).
+    re.compile(r"^/api/v1/partner/webhooks/deliveries/[0-9]+/resend$"),
 ]
 NOT_KEPT = {401, 403, 429}
 VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces at the ends

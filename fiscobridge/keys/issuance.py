@@ -17,6 +17,7 @@ from fiscobridge.keys.codes import code_digest, generate_code
 from fiscobridge.keys.models import ActivationKey, KeyBatch
 from fiscobridge.keys.rollup import batch_issued
 from fiscobridge.subscriptions.models import Product, Tier
+from fiscobridge.webhooks import events as webhook_events
 
 CHUNK = 2000
 
@@ -157,6 +158,7 @@ def _insert_batch(partner, actor, product, tier, seats, months, quantity, refere
             "quantity": quantity,
         },
     )
+    webhook_events.batch_issued(batch=batch)
     batch_issued(batch_id=batch.pk, quantity=quantity)  # the dashboard's counts (keys/rollup.py)
     return IssuedBatch(batch=batch, keys=issued)
 

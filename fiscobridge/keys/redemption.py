@@ -54,6 +54,7 @@ from fiscobridge.subscriptions.services import (
     subscription_created_event,
 )
 from fiscobridge.tasks.queue import announce
+from fiscobridge.webhooks.events import key_activated_statements
 
 
 class _NotClaimed(Exception):  # control flow within this module, never seen outside
@@ -268,14 +269,20 @@ def _redeem(requester: Requester, digest: str, raw: str, renew: int | None) -> S
     emails = activation_emails_task(subscription=subscription)
     if emails is not None:
         statements.append(insert_sql([emails]))
+    # The partner's webhook event, its deliveries and their task: each written only if one of the
+    # partner's endpoints listens, in this same round trip (webhooks/events.py).
+    webhook, webhook_task = key_activated_statements(key=key, subscription=subscription, account=account)
+    statements += webhook
     statements += rollup.activation_statements(partner_id=key.partner_id, batch_id=key.batch_id, activated_at=moment)
-    *_, batch_counted, _ = _record_attempt(
+    *_, webhook_task_written, batch_counted, _ = _record_attempt(
         requester, "activate", raw, Outcome(key=key, events=events), moment, also=statements
     )
     rollup.after_activation(batch_counted=batch_counted, batch_id=key.batch_id)
     subscription._state.adding = False
     if emails is not None:
         announce(emails)
+    if webhook_task is not None and webhook_task_written:
+        announce(webhook_task)
     return subscription
 
 

@@ -14,6 +14,7 @@ from fiscobridge.keys.models import ActivationKey, KeyStatus
 from fiscobridge.keys.rollup import key_revoked, key_voided
 from fiscobridge.notifications.outbox import queue_key_voided_emails
 from fiscobridge.subscriptions.services import end_subscription
+from fiscobridge.webhooks import events as webhook_events
 
 
 def _reason(reason: str) -> str:
@@ -32,6 +33,7 @@ def revoke_key(*, key: ActivationKey, reason: str, actor, ip=None) -> Activation
     if not changed:
         raise KeyAlreadyActivated() if key.status == KeyStatus.ACTIVATED else KeyAlreadyRevoked()
     record_event(action="key.revoked", actor=actor, partner=key.partner, target=key, ip=ip, details={"reason": reason})
+    webhook_events.key_revoked(key=key)
     key_revoked(batch_id=key.batch_id)  # last: the batch's counts row is shared (keys/rollup.py)
     return key
 
@@ -60,5 +62,6 @@ def void_key(*, key: ActivationKey, reason: str, actor, ip=None) -> ActivationKe
     )
     # Queued in this transaction (so they exist iff the void commits) and sent after it.
     queue_key_voided_emails(key=key)
+    webhook_events.key_voided(key=key, subscription=subscription)
     key_voided(batch_id=key.batch_id)  # last: the batch's counts row is shared (keys/rollup.py)
     return key

@@ -11,6 +11,7 @@ class EmailKind(models.TextChoices):
     RENEWAL_LEAD = "renewal_lead", "Renewal lead (to the partner)"
     KEY_VOIDED = "key_voided", "Key voided (to the customer)"
     KEY_VOIDED_PARTNER = "key_voided_partner", "Key voided (to the partner)"
+    WEBHOOK_FAILING = "webhook_failing", "Webhook endpoint failing (to the partner)"
     CERTIFICATE_EXPIRY = "certificate_expiry", "Certificate expires soon (to the customer)"
 
 

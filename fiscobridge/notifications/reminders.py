@@ -36,7 +36,7 @@ class ReminderReport:
     given_up: int  # rows in status `failed`, in total
 
 
-def _reminder_days() -> list[int]:
+def reminder_days() -> list[int]:
     return sorted({int(d) for d in settings.NOTIFICATIONS_REMINDER_DAYS if int(d) > 0})
 
 
@@ -133,7 +133,7 @@ def queue_due_reminders(*, at: datetime | None = None) -> int:
     one of them wrote: the count is a report, the unique key is the guarantee).
     """
     moment = at or clock.now()
-    days = _reminder_days()
+    days = reminder_days()
     if not days:
         return 0
     due = []

@@ -10,6 +10,7 @@ from fiscobridge.partners.views import (
     lookup,
     settings,
     tokens,
+    webhooks,
 )
 
 app_name = "partners"
@@ -28,4 +29,9 @@ urlpatterns = [
     path("tokens/", tokens.api_tokens, name="api_tokens"),
     path("tokens/<int:token_id>/revoke/", tokens.revoke_token, name="revoke_token"),
     path("settings/", settings.settings_page, name="settings"),
+    path("webhooks/", webhooks.webhooks, name="webhooks"),
+    path("webhooks/<int:endpoint_id>/", webhooks.endpoint_detail, name="webhook_detail"),
+    path("webhooks/<int:endpoint_id>/toggle/", webhooks.toggle_endpoint, name="webhook_toggle"),
+    path("webhooks/<int:endpoint_id>/delete/", webhooks.remove_endpoint, name="webhook_delete"),
+    path("webhooks/deliveries/<int:delivery_id>/resend/", webhooks.resend, name="webhook_resend"),
 ]
