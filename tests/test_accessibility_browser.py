@@ -30,6 +30,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from fiscobridge.partners.large_batches import start_large_issue
+from fiscobridge.webhooks.services import create_endpoint
 from tests.factories import PASSWORD, browser_for, owned_objects, run_tasks, start_checkout_page
 from tests.test_tenant_matrix import url_patterns
 
@@ -128,6 +129,8 @@ PAGES: dict[str, list[Page]] = {
         Page("/partner/issue/jobs/{queued_job_id}/", RESELLER, name="partner-large-batch-queued"),
     ],
     "partner/keys/": [Page("/partner/keys/", RESELLER)],
+    "partner/webhooks/": [Page("/partner/webhooks/", RESELLER)],
+    "partner/webhooks/<int:endpoint_id>/": [Page("/partner/webhooks/{endpoint_id}/", RESELLER)],
     "partner/keys/<int:key_id>/": [Page("/partner/keys/{key_id}/", RESELLER)],
     "partner/lookup/": [Page("/partner/lookup/", RESELLER)],
     "partner/tokens/": [Page("/partner/tokens/", RESELLER)],
@@ -166,6 +169,9 @@ NOT_PAGES = {
     "partner/issue/jobs/<int:job_id>/codes.csv": "POST only; a CSV download (its form is on the job's page)",
     "partner/keys/<int:key_id>/revoke/": "POST only; redirects to the key's page",
     "partner/tokens/<int:token_id>/revoke/": "POST only; redirects to partner/tokens/",
+    "partner/webhooks/<int:endpoint_id>/toggle/": "POST only; redirects to the endpoint's page",
+    "partner/webhooks/<int:endpoint_id>/delete/": "POST only; redirects to partner/webhooks/",
+    "partner/webhooks/deliveries/<int:delivery_id>/resend/": "POST only (Resend, on the endpoint's page)",
 }
 API_DOCS = "api/v1/docs"
 
@@ -305,6 +311,10 @@ def world(customer, teammate, reseller, staff, issue, stripe_on):
         partner=reseller.partner, actor=reseller.user, product="pos", seats=1, months=1, quantity=2
     ).pk
     run_tasks()
+    # A webhook endpoint of the reseller, for its page (the list shows it too).
+    objects["endpoint_id"] = create_endpoint(
+        partner=reseller.partner, actor=reseller.user, url="https://hooks.example.com/fb", events=["batch.issued"]
+    ).endpoint.pk
     # …and one still waiting for a worker: its progress bar (the page polls it every second).
     objects["queued_job_id"] = start_large_issue(
         partner=reseller.partner, actor=reseller.user, product="pos", seats=1, months=1, quantity=2
