@@ -64,22 +64,9 @@ def issue(request, partner):
         if is_large(data["quantity"]):
             return _start_large_issue(request, partner, form)
         try:
-            issued = issue_keys(
-                partner=partner,
-                actor=request.user,
-                product=data["product"],
-                tier=data["tier"],
-                seats=data["seats"],
-                months=data["months"],
-                quantity=data["quantity"],
-                reference=data["reference"],
-                redeem_by=form.redeem_by_day(),
-                ip=client_ip(request),
-            )
+            issued = issue_keys(**_batch_arguments(request, partner, form))
         except InvalidInput as error:
-            form.add_error(
-                error.details.get("field") if error.details.get("field") in form.fields else None, error.message
-            )
+            _add_form_error(form, error)
         else:
             # issue_keys has committed by now (requests are not wrapped in a transaction), so
             # the e-mail only ever carries a key that exists.
@@ -107,25 +94,35 @@ def issue(request, partner):
     return _issue_response(request, "partners/issue/_form.html", {"form": form, "nonce": _form_nonce(request)})
 
 
+def _batch_arguments(request, partner, form) -> dict:
+    """What the Issue form asks for, as issue_keys and start_large_issue take it."""
+    data = form.cleaned_data
+    return {
+        "partner": partner,
+        "actor": request.user,
+        "product": data["product"],
+        "tier": data["tier"],
+        "seats": data["seats"],
+        "months": data["months"],
+        "quantity": data["quantity"],
+        "reference": data["reference"],
+        "redeem_by": form.redeem_by_day(),
+        "ip": client_ip(request),
+    }
+
+
+def _add_form_error(form, error: InvalidInput) -> None:
+    """The service's refusal next to the field it names, or above the form."""
+    field = error.details.get("field")
+    form.add_error(field if field in form.fields else None, error.message)
+
+
 def _start_large_issue(request, partner, form):
     """More than KEY_ISSUE_DIRECT_MAX keys: queued for the worker; the answer is the job's progress
     (views/issue_jobs.py), which offers the codes' one download when they are ready."""
-    data = form.cleaned_data
     try:
-        job = start_large_issue(
-            partner=partner,
-            actor=request.user,
-            product=data["product"],
-            tier=data["tier"],
-            seats=data["seats"],
-            months=data["months"],
-            quantity=data["quantity"],
-            reference=data["reference"],
-            redeem_by=form.redeem_by_day(),
-            ip=client_ip(request),
-        )
+        job = start_large_issue(**_batch_arguments(request, partner, form))
     except InvalidInput as error:
-        field = error.details.get("field")
-        form.add_error(field if field in form.fields else None, error.message)
+        _add_form_error(form, error)
         return _issue_response(request, "partners/issue/_form.html", {"form": form, "nonce": _form_nonce(request)})
     return _issue_response(request, "partners/issue/_job.html", {"job": job})
