@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 RETRYABLE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
@@ -198,10 +199,11 @@ def run_level(
     concurrency: int,
     duration: float,
     check: BodyCheck | None = None,
-    cpu_probes: dict[str, Callable[[], list[int]]] | None = None,
+    cpu_probes: dict[str, Callable[[], float]] | None = None,
 ) -> LevelResult:
     """Run `concurrency` clients for `duration` seconds. `cpu_probes` name groups of processes
-    (e.g. the gunicorn workers, the database backends) whose CPU time is measured over the run."""
+    (e.g. the gunicorn server, the database server), each by a function that returns the group's
+    CPU seconds so far (`tree_cpu_seconds`), which is measured over the run."""
     stats = [ClientStats() for _ in range(concurrency)]
     start = threading.Event()
     deadline_box = [0.0]
@@ -213,8 +215,8 @@ def run_level(
     ]
     for thread in threads:
         thread.start()
-    groups = {name: probe() for name, probe in (cpu_probes or {}).items()}
-    other0 = {name: _cpu_seconds(pids) for name, pids in groups.items()}
+    probes = cpu_probes or {}
+    other0 = {name: probe() for name, probe in probes.items()}
     cpu0 = _self_cpu()
     machine0 = _machine_busy()
     t_start = time.perf_counter()
@@ -227,7 +229,7 @@ def run_level(
     client_cpu = _self_cpu() - cpu0
     machine1 = _machine_busy()
     machine = machine1 - machine0 if machine0 is not None and machine1 is not None else None
-    other = {name: _cpu_seconds(pids) - other0[name] for name, pids in groups.items()}
+    other = {name: probe() - other0[name] for name, probe in probes.items()}
     latencies = [lat for s in stats for lat in s.latencies]
     return LevelResult(
         concurrency=concurrency,
@@ -253,17 +255,26 @@ def _self_cpu() -> float:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes (from /proc; a vanished process counts 0)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / _TICK
+def _stat_cpu(pid: int) -> int:
+    """Clock ticks of CPU used by a process and by its children that it has reaped (0 once gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime (fields 14 to 17)
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def tree_cpu_seconds(parent: int) -> float:
+    """User + system CPU of a process and its children so far, from /proc, including the children
+    that have exited: a child's time moves into its parent's when the parent reaps it. So the
+    figure keeps growing when gunicorn replaces a worker (max_requests) or a database backend
+    ends; a list of pids taken at the start lost the time of the replaced ones."""
+    try:
+        children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    except OSError:
+        children = []
+    return (sum(_stat_cpu(int(child)) for child in children) + _stat_cpu(parent)) / _TICK
 
 
 def _machine_busy() -> float | None:

@@ -37,7 +37,7 @@ import urllib.parse
 from contextlib import closing
 from pathlib import Path
 
-from bench.load import Request, json_check, run_level
+from bench.load import Request, json_check, run_level, tree_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -81,20 +81,25 @@ class Database:
         url = urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
         return cls("postgresql", url, admin_url=admin_url, name=name)
 
-    def backend_pids(self) -> list[int]:
-        """PostgreSQL backends serving the bench database (persistent: CONN_MAX_AGE)."""
+    def server_pid(self) -> int | None:
+        """The PostgreSQL server's main process (postmaster), the parent of every backend, when it
+        runs on this machine; None otherwise (then its CPU is not shown)."""
         if self.vendor != "postgresql":
-            return []
+            return None
         import psycopg
 
+        with closing(psycopg.connect(_libpq(self.url), autocommit=True, connect_timeout=5)) as conn:
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
         try:
-            with closing(psycopg.connect(_libpq(self.url), autocommit=True, connect_timeout=5)) as conn:
-                rows = conn.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                ).fetchall()
-        except Exception:
-            return []
-        return [row[0] for row in rows]
+            return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])  # ppid
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def cpu_probes(self) -> dict:
+        """The PostgreSQL server's CPU (all its processes: the bench's backends, the WAL writer,
+        the checkpointer), for run_level."""
+        pid = self.server_pid()
+        return {"postgres_server": lambda: tree_cpu_seconds(pid)} if pid else {}
 
     def drop(self) -> None:
         if self.vendor != "postgresql":
@@ -239,6 +244,10 @@ class Server:
         except OSError:
             return []
         return [int(pid) for pid in text.split()]
+
+    def cpu_probes(self) -> dict:
+        """gunicorn's CPU (master and workers, the replaced ones included), for run_level."""
+        return {"gunicorn_server": lambda: tree_cpu_seconds(self.proc.pid)}
 
     def log_tail(self, chars: int = 3000) -> str:
         self.log.flush()
@@ -545,9 +554,7 @@ def run_http(args, scratch: Path, db: Database, env: dict, results: dict, proble
     try:
         log(f"starting `fiscobridge serve` with {args.workers} gunicorn workers on port {server.port}")
         server.wait_ready()
-        probes = {"gunicorn_workers": server.worker_pids}
-        if db.vendor == "postgresql":
-            probes["postgres_backends"] = db.backend_pids
+        probes = {**server.cpu_probes(), **db.cpu_probes()}
 
         def series(name: str, source, levels, on_result=None):
             log(f"{name}: warm-up {args.warmup:.1f}s at {min(8, max(levels))} clients")
@@ -728,9 +735,7 @@ def run_stalled_smtp_row(args, scratch: Path, env: dict, tokens, pool, *, probes
     server = Server(stall_env, args.workers, scratch / "server-stalled.log", args.threads)
     try:
         server.wait_ready()
-        probes = {"gunicorn_workers": server.worker_pids}
-        if probes_for.vendor == "postgresql":
-            probes["postgres_backends"] = probes_for.backend_pids
+        probes = {**server.cpu_probes(), **probes_for.cpu_probes()}
         source = activate_source(tokens, pool)
         warm = run_level(server.host, server.port, source, 8, args.warmup, CHECKS["activate"], probes)
         result = run_level(server.host, server.port, source, 8, args.duration, CHECKS["activate"], probes)
@@ -843,8 +848,8 @@ def print_report(results: dict) -> None:
             "entitlement, lease = POST /api/v1/pos/certificates/{uid}/lease, usage = POST "
             "/api/v1/integrations/connections/{uid}/usage (1 invoice). "
             "÷ floor: req/s divided by healthz req/s at the same concurrency. CPU: cores busy during the row "
-            "in the bench client process / the "
-            "gunicorn workers / the PostgreSQL backends / the whole machine, other work included."
+            "in the bench client process / gunicorn (master and workers, replaced ones included) / the "
+            "PostgreSQL server (all its processes) / the whole machine, other work included."
         )
     sys.stdout.flush()
 
@@ -889,7 +894,7 @@ def _print_http(console, results: dict) -> None:
                 "—" if ratio is None else f"{ratio:.3f}",
                 "/".join(
                     f"{cpu[k]:.1f}" if cpu.get(k) is not None else "-"
-                    for k in ("bench_client", "gunicorn_workers", "postgres_backends", "whole_machine")
+                    for k in ("bench_client", "gunicorn_server", "postgres_server", "whole_machine")
                 ),
             )
         if name != HTTP_ROWS[-1] and results["http"].get(name):

@@ -23,6 +23,7 @@ Environment (README's configuration table, deploy/README.md): GUNICORN_TIMEOUT (
 127.0.0.1), LOG_LEVEL (the app's, also gunicorn's), LOG_FORMAT, PROMETHEUS_MULTIPROC_DIR.
 """
 
+import gc
 import json
 import os
 import shutil
@@ -66,6 +67,11 @@ graceful_timeout = _seconds_or_count("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # process's memory (fragmentation, caches) is bounded; the jitter staggers the restarts so the
 # workers of one server are not all replaced at the same moment.
 max_requests = _seconds_or_count("GUNICORN_MAX_REQUESTS", 1000)
+# The master imports the app once and the workers are forked from it: a replaced worker then
+# costs a fork, not a fresh import of Django and the app (about 1.8 s of CPU here, which under
+# load took a third of the machine: bench/README.md). A reload (HUP) therefore starts workers
+# with the code already loaded; a new release restarts the service (deploy/README.md).
+preload_app = True
 max_requests_jitter = _seconds_or_count("GUNICORN_MAX_REQUESTS_JITTER", 100)
 # Seconds an idle keep-alive connection stays open. Only threaded workers (WEB_THREADS > 1) keep
 # connections alive; sync workers close after each response, which suits a proxy in front.
@@ -125,6 +131,20 @@ def post_fork(server, worker):
     """gunicorn's own loggers (access, errors) get the filter the app's logging has."""
     for log in (server.log.error_log, server.log.access_log):
         log.addFilter(RedactSecrets())
+
+
+def pre_fork(server, worker):
+    """Before each worker is forked from the master (which has the app loaded: preload_app).
+
+    - The objects the app made at import are moved out of the garbage collector's reach: a
+      worker's full collections then skip them (otherwise each took about 0.1 s, and touching
+      them copied the master's memory pages into every worker).
+    - The master never serves, but a database connection it opened (none today) must not be
+      shared with a worker: both would talk over one socket."""
+    from django.db import connections
+
+    connections.close_all()
+    gc.freeze()
 
 
 def on_starting(server):

@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from django.http import HttpRequest
 from django.test import Client
@@ -28,7 +29,7 @@ from fiscobridge.cli import main
 from fiscobridge.core import clock
 from fiscobridge.keys.codes import code_digest, parse_key
 from fiscobridge.keys.models import ActivationKey, KeyBatch
-from tests.app_server import stop_process_group
+from tests.app_server import AppServer, stop_process_group
 from tests.factories import PASSWORD, post_json, token_client
 
 CSV_HEADER = ["code", "id", "product", "tier", "seats", "months", "reference", "batch", "redeem_by"]
@@ -750,6 +751,36 @@ def test_gunicorn_defaults(monkeypatch):
     config = gunicorn_settings(monkeypatch)
     assert (config.timeout, config.graceful_timeout, config.keepalive) == (60, 30, 5)
     assert (config.max_requests, config.max_requests_jitter) == (1000, 100)
+    assert config.preload_app is True  # workers are forked with the app loaded
+
+
+def test_the_wsgi_module_loads_what_a_first_request_would():
+    """gunicorn's master imports fiscobridge.wsgi once (preload_app): the URL configuration with
+    every view, and the URL tables of the root and of each namespace, are ready before a worker
+    is forked, so a replaced worker does not import or compile them again on a request."""
+    probe = (
+        "import sys, fiscobridge.wsgi\n"
+        "from django.urls import get_resolver\n"
+        "from django.urls.resolvers import get_ns_resolver\n"
+        "root = get_resolver()\n"
+        "print(sorted(root.namespace_dict), 'fiscobridge.urls' in sys.modules, root._populated,\n"
+        "      all(r._populated for _, r in root.namespace_dict.values()), get_ns_resolver.cache_info().currsize)\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "fiscobridge.settings"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["['admin',", "'api',", "'partners']", "True", "True", "True", "3"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_replaced_workers_keep_answering_from_the_database():
+    """Every third request replaces a worker (a fork of the master, which closed any database
+    connection before forking): each answer still comes from the database."""
+    with AppServer(workers=2, env={"GUNICORN_MAX_REQUESTS": "3", "GUNICORN_MAX_REQUESTS_JITTER": "0"}) as server:
+        answers = [httpx.get(f"{server.url}/readyz", timeout=30) for _ in range(18)]
+        log = server.log_text()
+    assert [answer.json()["checks"]["database"] for answer in answers] == ["ok"] * 18
+    assert log.count("Booting worker") >= 2 + 5, log[-3000:]
 
 
 def test_gunicorn_settings_come_from_the_environment(monkeypatch):
