@@ -129,8 +129,14 @@ def find_key(digest: str) -> ActivationKey | None:
 
 
 def claim_key(
-    *, digest: str, account_id: int, user_id: int | None, moment: datetime, scopes: list[tuple[str, str]]
-) -> tuple[ActivationKey | None, int | None]:
+    *,
+    digest: str,
+    account_id: int,
+    user_id: int | None,
+    moment: datetime,
+    scopes: list[tuple[str, str]],
+    also_returning: tuple[str, list] | None = None,
+) -> tuple[ActivationKey | None, int | None, object]:
     """The race-deciding conditional UPDATE of SPEC 2.5: flips the key to activated only if the
     requester is not locked out (none of `scopes` locked now) and the key is redeemable now
     (available, not past redeem-by: `ActivationKey.objects.redeemable`); returns it. None when
@@ -138,16 +144,21 @@ def claim_key(
 
     On PostgreSQL it also reserves the id of the subscription to come (a `nextval` of its
     sequence), so that the subscription can be inserted with the transaction's other final
-    writes in one round trip; elsewhere the id is None."""
+    writes in one round trip; elsewhere the id is None.
+
+    `also_returning` is one more expression (SQL and parameters) read about the claimed row in
+    the same statement, e.g. whether its partner listens to webhooks (it names the row's columns
+    as `{KEYS}.column`); its value comes third (None when nothing was claimed or asked)."""
     at = to_db(moment)
     match, match_params = _locked_now(scopes, moment)
     reserve = f", nextval(pg_get_serial_sequence('{SUBSCRIPTIONS}', 'id'))" if connection.vendor == "postgresql" else ""
+    also_sql, also_params = also_returning or ("NULL", [])
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {KEYS} SET status = %s, activated_account_id = %s, activated_at = %s, activated_by_id = %s "
             "WHERE code_hmac = %s AND status = %s AND (redeem_by IS NULL OR redeem_by > %s) "
             f"AND NOT EXISTS (SELECT 1 FROM {COUNTERS} WHERE {match}) "
-            f"RETURNING {_KEY_SELECT}{reserve}",
+            f"RETURNING {_KEY_SELECT}{reserve}, {also_sql}",
             [
                 KeyStatus.ACTIVATED,
                 account_id,
@@ -157,12 +168,14 @@ def claim_key(
                 KeyStatus.AVAILABLE,
                 at,
                 *match_params,
+                *also_params,
             ],
         )
         row = cursor.fetchone()
     if row is None:
-        return None, None
-    return _key_from_row(row[: len(KEY_COLUMNS)]), (row[len(KEY_COLUMNS)] if reserve else None)
+        return None, None, None
+    reserved = row[len(KEY_COLUMNS)] if reserve else None
+    return _key_from_row(row[: len(KEY_COLUMNS)]), reserved, row[-1]
 
 
 # --- validate: everything it reads, in one statement -------------------------------------------

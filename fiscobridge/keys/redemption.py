@@ -54,7 +54,8 @@ from fiscobridge.subscriptions.services import (
     subscription_created_event,
 )
 from fiscobridge.tasks.queue import announce
-from fiscobridge.webhooks.events import key_activated_statements
+from fiscobridge.webhooks.events import key_activated_statements, listens_sql
+from fiscobridge.webhooks.models import EventType
 
 
 class _NotClaimed(Exception):  # control flow within this module, never seen outside
@@ -236,8 +237,13 @@ def _redeem(requester: Requester, digest: str, raw: str, renew: int | None) -> S
     account = requester.account
     # One conditional UPDATE decides the race: whichever transaction flips the row from
     # `available` wins; every other one updates nothing, on SQLite and PostgreSQL alike.
-    key, reserved_id = hot_sql.claim_key(
-        digest=digest, account_id=account.pk, user_id=requester.user.pk, moment=moment, scopes=lock_scopes(requester)
+    key, reserved_id, webhooks_listen = hot_sql.claim_key(
+        digest=digest,
+        account_id=account.pk,
+        user_id=requester.user.pk,
+        moment=moment,
+        scopes=lock_scopes(requester),
+        also_returning=listens_sql(f"{hot_sql.KEYS}.partner_id", EventType.KEY_ACTIVATED),
     )
     if key is None:
         raise _NotClaimed()
@@ -269,19 +275,22 @@ def _redeem(requester: Requester, digest: str, raw: str, renew: int | None) -> S
     emails = activation_emails_task(subscription=subscription)
     if emails is not None:
         statements.append(insert_sql([emails]))
-    # The partner's webhook event, its deliveries and their task: each written only if one of the
-    # partner's endpoints listens, in this same round trip (webhooks/events.py).
-    webhook, webhook_task = key_activated_statements(key=key, subscription=subscription, account=account)
-    statements += webhook
+    # The partner's webhook event, its deliveries and their task, in this same round trip, if the
+    # claim saw an endpoint listening; each is still written only if one listens then
+    # (webhooks/events.py). A partner without webhooks costs nothing more here.
+    webhook_task = None
+    if webhooks_listen:
+        webhook, webhook_task = key_activated_statements(key=key, subscription=subscription, account=account)
+        statements += webhook  # the task's statement, when there is one, comes last
+    webhook_task_at = len(statements) - 1
     statements += rollup.activation_statements(partner_id=key.partner_id, batch_id=key.batch_id, activated_at=moment)
-    *_, webhook_task_written, batch_counted, _ = _record_attempt(
-        requester, "activate", raw, Outcome(key=key, events=events), moment, also=statements
-    )
+    counts = _record_attempt(requester, "activate", raw, Outcome(key=key, events=events), moment, also=statements)
+    batch_counted = counts[-2]  # rollup.activation_statements: the batch's counts, then the hour's
     rollup.after_activation(batch_counted=batch_counted, batch_id=key.batch_id)
     subscription._state.adding = False
     if emails is not None:
         announce(emails)
-    if webhook_task is not None and webhook_task_written:
+    if webhook_task is not None and counts[webhook_task_at]:
         announce(webhook_task)
     return subscription
 

@@ -94,6 +94,24 @@ def emit(*, partner_id: int, event_type: str, data: dict, dedupe_key: str | None
 # --- the facts ------------------------------------------------------------------------------
 
 
+def _listening_endpoints(partner: str, event_type: str) -> tuple[str, list]:
+    """`SELECT 1 FROM` the endpoints of `partner` (an SQL expression) that listen to `event_type`,
+    and its parameters (those of `partner` not included)."""
+    endpoints = connections["default"].ops.quote_name(Endpoint._meta.db_table)
+    enabled = "enabled = 1" if connections["default"].vendor == "sqlite" else "enabled"
+    return f"SELECT 1 FROM {endpoints} WHERE partner_id = {partner} AND {enabled} AND events LIKE %s", [
+        f"%,{event_type},%"
+    ]
+
+
+def listens_sql(partner_column: str, event_type: str) -> tuple[str, list]:
+    """An SQL expression (and its parameters): does the partner in `partner_column` have an
+    endpoint listening to `event_type`? Read by the activation's claim in the same statement, so
+    that an activation of a partner without webhooks builds no event (keys/redemption.py)."""
+    listening, params = _listening_endpoints(partner_column, event_type)
+    return f"EXISTS ({listening})", params
+
+
 def key_activated_statements(*, key, subscription, account) -> tuple[list[tuple[str, list]], object]:
     """The activation's event as writes for its one final round trip (keys/redemption.py): the
     event and its deliveries, and the task row, each written only if an endpoint listens (so an
@@ -114,10 +132,8 @@ def key_activated_statements(*, key, subscription, account) -> tuple[list[tuple[
     )
     database = connections["default"]
     endpoints = database.ops.quote_name(Endpoint._meta.db_table)
-    listening = f"SELECT 1 FROM {endpoints} WHERE partner_id = %s AND enabled AND events LIKE %s"
-    listening_params = [key.partner_id, f"%,{EventType.KEY_ACTIVATED},%"]
-    if database.vendor == "sqlite":
-        listening = listening.replace("AND enabled", "AND enabled = 1")
+    listening, listening_params = _listening_endpoints("%s", EventType.KEY_ACTIVATED)
+    listening_params = [key.partner_id, *listening_params]
     statements = [_insert_if(insert_sql([event]), listening, listening_params)]
     delivery_table = database.ops.quote_name(Delivery._meta.db_table)
     pending = DeliveryStatus.PENDING
