@@ -239,3 +239,50 @@ def test_hot_path_answers_match_their_declared_schemas(warm, issue):
         # What ninja itself would have rendered after checking the dict against the schema:
         checked = json.loads(json.dumps(schema.model_validate(body).model_dump(), cls=JSONRenderer.encoder_class))
         assert checked == body, schema
+
+
+# --- instances built from raw rows (core/hot_sql.py RowReader) -------------------------------
+
+
+def test_a_row_reader_builds_what_the_orm_loads_with_the_other_columns_deferred(customer):
+    from fiscobridge.accounts.models import ApiToken
+    from fiscobridge.core.hot_sql import RowReader
+
+    token = ApiToken.objects.filter(user=customer.user).first()
+    reader = RowReader(ApiToken, ["id", "user_id", "prefix", "created_at", "revoked_at"])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {reader.sql('t')} FROM accounts_apitoken t WHERE t.id = %s", [token.pk])
+        built = reader.build(cursor.fetchone())
+    assert (built.pk, built.user_id, built.prefix, built.created_at, built.revoked_at) == (
+        token.pk,
+        token.user_id,
+        token.prefix,
+        token.created_at,
+        None,
+    )
+    assert built.created_at.tzinfo is not None and built._state.adding is False and built._state.db == "default"
+    assert built.get_deferred_fields() == {f.attname for f in ApiToken._meta.concrete_fields} - set(reader.columns)
+    assert built.name == token.name  # a deferred column loads on first use, as after .only()
+    assert reader.build([None] * len(reader.columns)) is None
+
+
+def test_a_row_reader_goes_through_model_init_when_a_receiver_listens(customer):
+    """Skipping Model.__init__ is safe only while no pre_init/post_init receiver listens to the model."""
+    from django.db.models.signals import post_init
+
+    from fiscobridge.accounts.models import ApiToken
+    from fiscobridge.core.hot_sql import RowReader
+
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=ApiToken)
+    try:
+        reader = RowReader(ApiToken, ["id", "prefix"])
+        token = ApiToken.objects.filter(user=customer.user).first()
+        built = reader.build([token.pk, token.prefix])
+    finally:
+        post_init.disconnect(receiver, sender=ApiToken)
+    assert seen[-1] is built and built.prefix == token.prefix

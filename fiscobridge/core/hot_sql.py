@@ -7,6 +7,8 @@ as aware UTC datetimes on both databases.
 from datetime import UTC, datetime
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 from django.utils.dateparse import parse_datetime
 
 # The most parameters of one hot statement: the activation's final round trip (subscription,
@@ -58,7 +60,8 @@ class RowReader:
         missing = set(columns) - set(self.columns)
         if missing:
             raise ValueError(f"{model.__name__} has no columns {sorted(missing)}")
-        self._converters = None  # per field, found on first use (the database is known then)
+        self._converters = None  # (index, expression, converters) of the fields that have any: _prepare()
+        self._plain = True
 
     def sql(self, alias: str) -> str:
         return ", ".join(f"{alias}.{name}" for name in self.columns)
@@ -67,19 +70,38 @@ class RowReader:
         """An instance from `values` (the row's slice for these columns); None if its id is NULL."""
         if values[0] is None:
             return None
-        database = connections[DEFAULT_DB_ALIAS]
         if self._converters is None:
-            self._converters = []
-            for field in self.fields:
-                expression = field.get_col(self.model._meta.db_table)
-                found = database.ops.get_db_converters(expression) + expression.get_db_converters(database)
-                self._converters.append((expression, found))
-        converted = []
-        for (expression, converters), value in zip(self._converters, values, strict=True):
-            for convert in converters:
-                value = convert(value, expression, database)
-            converted.append(value)
-        return self.model.from_db(DEFAULT_DB_ALIAS, self.columns, converted)
+            self._prepare()
+        if self._converters:
+            database = connections[DEFAULT_DB_ALIAS]
+            values = list(values)
+            for index, expression, converters in self._converters:
+                for convert in converters:
+                    values[index] = convert(values[index], expression, database)
+        if not self._plain:
+            return self.model.from_db(DEFAULT_DB_ALIAS, self.columns, values)
+        # What from_db() ends with, without Model.__init__'s generic argument handling and its two
+        # signals (no receiver listens to this model: checked in _prepare): the row's values as
+        # the instance's attributes, the columns not read left deferred, as from_db leaves them.
+        instance = self.model.__new__(self.model)
+        instance.__dict__.update(zip(self.columns, values))
+        instance._state = ModelState()
+        instance._state.adding = False
+        instance._state.db = DEFAULT_DB_ALIAS
+        return instance
+
+    def _prepare(self) -> None:
+        """Found on first use, when the database is known: the converters of the fields that have
+        any, and whether an instance may skip Model.__init__."""
+        database = connections[DEFAULT_DB_ALIAS]
+        converters = []
+        for index, field in enumerate(self.fields):
+            expression = field.get_col(self.model._meta.db_table)
+            found = database.ops.get_db_converters(expression) + expression.get_db_converters(database)
+            if found:
+                converters.append((index, expression, found))
+        self._plain = not (pre_init.has_listeners(self.model) or post_init.has_listeners(self.model))
+        self._converters = converters
 
 
 _INSERTS: dict = {}  # (model, vendor, with_id) → (fields, "INSERT INTO … VALUES ", one row's marks)
