@@ -84,7 +84,7 @@ class RowReader:
         # signals (no receiver listens to this model: checked in _prepare): the row's values as
         # the instance's attributes, the columns not read left deferred, as from_db leaves them.
         instance = self.model.__new__(self.model)
-        instance.__dict__.update(zip(self.columns, values))
+        instance.__dict__.update(zip(self.columns, values, strict=True))
         instance._state = ModelState()
         instance._state.adding = False
         instance._state.db = DEFAULT_DB_ALIAS
