@@ -67,12 +67,12 @@ graceful_timeout = _seconds_or_count("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # process's memory (fragmentation, caches) is bounded; the jitter staggers the restarts so the
 # workers of one server are not all replaced at the same moment.
 max_requests = _seconds_or_count("GUNICORN_MAX_REQUESTS", 1000)
+max_requests_jitter = _seconds_or_count("GUNICORN_MAX_REQUESTS_JITTER", 100)
 # The master imports the app once and the workers are forked from it: a replaced worker then
 # costs a fork, not a fresh import of Django and the app (about 1.8 s of CPU here, which under
 # load took a third of the machine: bench/README.md). A reload (HUP) therefore starts workers
 # with the code already loaded; a new release restarts the service (deploy/README.md).
 preload_app = True
-max_requests_jitter = _seconds_or_count("GUNICORN_MAX_REQUESTS_JITTER", 100)
 # Seconds an idle keep-alive connection stays open. Only threaded workers (WEB_THREADS > 1) keep
 # connections alive; sync workers close after each response, which suits a proxy in front.
 keepalive = _seconds_or_count("GUNICORN_KEEPALIVE", 5)
