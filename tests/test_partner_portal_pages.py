@@ -373,6 +373,31 @@ def test_list_filters_and_search(reseller, issue, customer):
     assert "control characters" in bad
 
 
+def test_list_rows_show_each_key_and_escape_what_people_typed(reseller, issue, customer):
+    """The rows are built by a template tag (partner_tags.key_row, the hot page of issue 9): the
+    same cells as before, and text typed by the partner or the customer stays text."""
+    [used] = issue(seats=1, reference='<b>"Tom & Jerry\'s"</b>')
+    [spare] = issue(seats=3, reference="")
+    customer.account.name = "Zoë <i>Shop</i> & Co"
+    customer.account.save(update_fields=["name"])
+    redeem(customer, used)
+    html = browser_for(reseller).get("/partner/keys/").content.decode()
+    rows = dict(re.findall(r'<tr data-key-id="(\d+)">(.*?)</tr>', html, re.S))
+    used_key, spare_key = key_of(used), key_of(spare)
+    used_row, spare_row = rows[str(used_key.pk)], rows[str(spare_key.pk)]
+    assert f'href="/partner/keys/{used_key.pk}/">{hint_of(used)}</a>' in used_row
+    assert "1 seat · 12 mo" in used_row and "3 seats · 12 mo" in spare_row
+    assert '<span class="chip key">Activated</span>' in used_row
+    assert '<span class="chip ok">Available</span>' in spare_row
+    assert "&lt;b&gt;&quot;Tom &amp; Jerry&#x27;s&quot;&lt;/b&gt;" in used_row and "<b>" not in used_row
+    assert "Zoë &lt;i&gt;Shop&lt;/i&gt; &amp; Co" in used_row and "<i>" not in used_row
+    assert f'href="/partner/keys/?batch={spare_key.batch_id}"' in spare_row
+    assert f">#{spare_key.batch_id}</a>" in spare_row
+    assert "<td>—</td>" in spare_row  # no reference, not activated
+    today = clock.now().astimezone(ZoneInfo(reseller.partner.time_zone))
+    assert f"{today.day} {today:%b} {today.year}" in used_row
+
+
 def test_expired_and_voided_statuses(reseller, issue, customer, staff):
     [soon] = issue(redeem_by=clock.now() + timedelta(days=1))
     [used] = issue()
@@ -608,6 +633,24 @@ def test_bar_chart_geometry():
     assert [label.day.day for label in chart.labels] == [2, 4]
     empty = bar_chart([(date(2027, 1, 1), 0)])
     assert empty.total == 0 and empty.busiest is None and [t.value for t in empty.ticks] == [0, 1]
+
+
+def test_chart_bars_and_table_rows_leave_out_days_without_activations():
+    from datetime import date
+
+    from fiscobridge.partners.templatetags.partner_tags import chart_bars, chart_table_rows
+
+    chart = bar_chart([(date(2027, 1, 1), 0), (date(2027, 1, 2), 1), (date(2027, 1, 3), 0), (date(2027, 1, 4), 7)])
+    bars = chart_bars(chart)
+    assert bars.count("<rect ") == 2
+    assert "<title>2 Jan 2027: 1 activation</title>" in bars and "<title>4 Jan 2027: 7 activations</title>" in bars
+    second = chart.bars[1]
+    assert f'x="{second.x}" y="{second.y}" width="{second.width}" height="{second.height}"' in bars
+    rows = chart_table_rows(chart)
+    assert re.findall(r"<tr><td>(.*?)</td><td>(\d+)</td></tr>", rows) == [
+        ("Sat 2 Jan 2027", "1"),
+        ("Mon 4 Jan 2027", "7"),
+    ]
 
 
 def test_e_mailing_a_key_is_off_without_a_mail_server(reseller, settings):

@@ -66,7 +66,15 @@ def day_text(moment: datetime | None, zone_name: str | None = None) -> str:
     if moment is None:
         return ""
     shown = local(moment, zone_name) if zone_name else timezone.localtime(moment)
-    return dateformat.format(shown, DAY_FORMAT)
+    return date_text(shown.date())
+
+
+@lru_cache(maxsize=1024)
+def date_text(day: date) -> str:
+    """ "30 Nov 2026". Cached: lists show a few distinct days over many rows, and formatting one
+    costs more than the rest of a row's cell (the partner keys list, issue 9). One language
+    (settings.USE_I18N is off), so the text depends on the day alone."""
+    return dateformat.format(day, DAY_FORMAT)
 
 
 def iso_local(moment: datetime | None, zone_name: str | None) -> str:
