@@ -6,6 +6,7 @@ from django_tasks import task
 
 from fiscobridge.api.tasks import prune_idempotent_requests
 from fiscobridge.billing.tasks import resync_stripe_subscriptions
+from fiscobridge.keys.tasks import fold_dashboard_activations
 from fiscobridge.notifications.tasks import queue_and_send_reminders, send_pending_emails
 from fiscobridge.partners.tasks import forget_unclaimed_batch_codes
 from fiscobridge.pos.tasks import queue_and_send_certificate_expiry_reminders
@@ -33,4 +34,6 @@ PERIODIC_JOBS = [
     # The safety net behind each delivery's own task (docs/webhooks.md).
     PeriodicJob("deliver-due-webhooks", deliver_due_webhooks, timedelta(minutes=1)),
     PeriodicJob("subscription-ending-webhooks", emit_subscription_endings, timedelta(hours=1)),
+    # The partner dashboards' pending activations (keys/rollup.py).
+    PeriodicJob("fold-dashboard-activations", fold_dashboard_activations, timedelta(minutes=1)),
 ]

@@ -350,7 +350,9 @@ EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)  # implicit TLS, usuall
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=not EMAIL_USE_SSL)  # STARTTLS, usually port 587
 if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise environ.ImproperlyConfigured("Set at most one of EMAIL_USE_TLS and EMAIL_USE_SSL")
-EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)  # seconds per SMTP operation (fractions allowed), in the worker
+EMAIL_TIMEOUT = env.float(
+    "EMAIL_TIMEOUT", default=10.0
+)  # seconds per SMTP operation (fractions allowed), in the worker
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.smtp.EmailBackend"

@@ -13,15 +13,24 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.apps import apps
+from django.db import connection
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
+from django.test.utils import CaptureQueriesContext
 
 from fiscobridge.accounts.services import create_account, set_time_zone
 from fiscobridge.core import clock
 from fiscobridge.keys import queries, rollup
 from fiscobridge.keys.codes import VALUE, squash
 from fiscobridge.keys.errors import KeyAlreadyActivated
-from fiscobridge.keys.models import ActivationHour, ActivationKey, KeyBatch, KeyBatchCounts, KeyDisplayStatus
+from fiscobridge.keys.models import (
+    ActivationHour,
+    ActivationKey,
+    KeyBatch,
+    KeyBatchCounts,
+    KeyDisplayStatus,
+    PendingActivation,
+)
 from fiscobridge.keys.queries import display_status_counts, search_keys
 from fiscobridge.keys.services import revoke_key, void_key
 from fiscobridge.partners.dashboard import activations_by_day, stock_by_package
@@ -68,12 +77,20 @@ def rollup_rows() -> tuple[dict, dict]:
     return counts, hours
 
 
-def assert_rollup_is_exact(*partners, at=None):
-    """The dashboard's figures equal the keys counted directly, and the rows equal a rebuild."""
-    at = at or clock.now()
+def assert_dashboards_are_exact(*partners, at):
     for partner in partners:
         assert stock_from_rollup(partner, at) == stock_from_keys(partner, at)
         assert activations_by_day(partner, at=at) == days_from_keys(partner, at)
+
+
+def assert_rollup_is_exact(*partners, at=None):
+    """The dashboard's figures equal the keys counted directly, with activations pending and once
+    they are folded, and then the rows equal a rebuild."""
+    at = at or clock.now()
+    assert_dashboards_are_exact(*partners, at=at)
+    rollup.fold_pending()
+    assert not PendingActivation.objects.exists()
+    assert_dashboards_are_exact(*partners, at=at)
     kept = rollup_rows()
     assert set(kept[0]) == set(KeyBatch.objects.values_list("pk", flat=True))  # one row per batch
     rollup.rebuild()
@@ -151,13 +168,16 @@ def test_activations_count_in_their_utc_hour_and_the_partners_local_day(reseller
     for code, moment in zip(codes, moments, strict=True):
         with time_machine.travel(moment, tick=False):
             redeem(customer, code)
+    at = datetime(2027, 3, 2, 12, tzinfo=UTC)
+    pending_days = activations_by_day(reseller.partner, at=at)  # read from the pending rows
+    rollup.fold_pending()
+    assert activations_by_day(reseller.partner, at=at) == pending_days
     hours = sorted((h.hour, h.activations) for h in ActivationHour.objects.filter(partner=reseller.partner))
     assert hours == [
         (datetime(2027, 3, 1, 11, tzinfo=UTC), 1),
         (datetime(2027, 3, 1, 12, tzinfo=UTC), 1),
         (datetime(2027, 3, 1, 23, tzinfo=UTC), 1),
     ]
-    at = datetime(2027, 3, 2, 12, tzinfo=UTC)
     days = dict(activations_by_day(reseller.partner, at=at))
     assert days[date(2027, 3, 1)] == 1 and days[date(2027, 3, 2)] == 2
     assert_rollup_is_exact(reseller.partner, at=at)
@@ -177,7 +197,24 @@ def test_a_batch_without_counts_is_counted_from_its_keys(reseller, issue, custom
     KeyBatchCounts.objects.all().delete()
     revoke_key(key=key_of(codes[1]), reason="x", actor=reseller.user)
     counts = KeyBatchCounts.objects.get()
+    # The activation is still pending: a counts row counts it as available until it is folded.
+    assert (counts.available_keys, counts.activated_keys, counts.revoked_keys) == (2, 0, 1)
+    assert "had no counts" in caplog.text
+    assert_rollup_is_exact(reseller.partner)
+    counts.refresh_from_db()
     assert (counts.available_keys, counts.activated_keys, counts.revoked_keys) == (1, 1, 1)
+
+
+def test_a_fold_that_meets_a_batch_without_counts_counts_it_from_its_keys(reseller, issue, customer, caplog):
+    codes = issue(quantity=3)
+    redeem(customer, codes[0])
+    redeem(customer, codes[1])
+    KeyBatchCounts.objects.all().delete()
+    # One fold transaction takes the first pending row only: the second is still pending while
+    # the batch is counted from its keys, and must not be counted twice when its turn comes.
+    assert rollup.fold_pending(rows=1) == 2
+    counts = KeyBatchCounts.objects.get()
+    assert (counts.available_keys, counts.activated_keys) == (1, 2)
     assert "had no counts" in caplog.text
     assert_rollup_is_exact(reseller.partner)
 
@@ -186,6 +223,7 @@ def test_rebuild_of_one_partner_touches_only_its_rows(reseller, other_reseller, 
     mine, theirs = issue(quantity=2), issue(quantity=2, partner=other_reseller.partner)
     redeem(customer, mine[0])
     redeem(customer, theirs[0])
+    rollup.fold_pending()
     KeyBatchCounts.objects.update(available_keys=99)
     ActivationHour.objects.update(activations=99)
     rollup.rebuild(reseller.partner)
@@ -204,6 +242,7 @@ def test_the_data_migration_fills_the_rollup_from_the_keys(reseller, issue, cust
     redeem(customer, codes[1])
     void_key(key=key_of(codes[1]), reason="fraud", actor=staff.user)
     revoke_key(key=key_of(codes[2]), reason="x", actor=reseller.user)
+    rollup.fold_pending()
     kept = rollup_rows()
     KeyBatchCounts.objects.all().delete()
     ActivationHour.objects.all().delete()
@@ -215,7 +254,8 @@ def test_the_data_migration_fills_the_rollup_from_the_keys(reseller, issue, cust
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_activations_revocations_and_a_rebuild_keep_the_rollup_exact(reseller, issue):
-    """Row locks: every transaction's change is counted once, whatever their interleaving."""
+    """Row locks and the pending rows: every transaction's change is counted once, whatever their
+    interleaving with each other, with two folds and with a rebuild."""
     first, second = issue(quantity=12), issue(quantity=12)
     clients = [
         bearer_client(create_account(name=f"Shop {i}", email=f"buyer{i}@rollup.example", password="race-password-123"))
@@ -225,15 +265,35 @@ def test_concurrent_activations_revocations_and_a_rebuild_keep_the_rollup_exact(
     revocations = [
         (lambda key=key: revoke_key(key=key, reason="cancelled", actor=reseller.user)) for key in keys_of(first[8:])
     ]
-    results = run_at_once([*activations, *revocations, lambda: rollup.rebuild(reseller.partner)])
+    folds = [rollup.fold_pending, rollup.fold_pending]  # two workers folding at once
+    results = run_at_once([*activations, *revocations, *folds, lambda: rollup.rebuild(reseller.partner)])
     assert [outcome(r) for r in results[: len(activations)]] == [(201, "ok")] * 18
     assert not [r for r in results[len(activations) :] if isinstance(r, Exception)], results
+    assert_dashboards_are_exact(reseller.partner, at=clock.now())  # what was not folded yet is pending
+    rollup.fold_pending()
     by_batch = {c.batch_id: c for c in KeyBatchCounts.objects.all()}
     a, b = by_batch[key_of(first[0]).batch_id], by_batch[key_of(second[0]).batch_id]
     assert (a.available_keys, a.activated_keys, a.revoked_keys) == (0, 8, 4)
     assert (b.available_keys, b.activated_keys, b.revoked_keys) == (2, 10, 0)
     assert sum(ActivationHour.objects.values_list("activations", flat=True)) == 18
     assert_rollup_is_exact(reseller.partner)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_dashboard_reads_the_rollup_and_the_pending_rows_in_one_snapshot(reseller, issue, customer):
+    """A fold commits between two reads at any moment: the dashboard's reads share one snapshot,
+    so it can neither count the folded activations twice nor miss them."""
+    codes = issue(quantity=2)
+    redeem(customer, codes[0])
+    client = browser_for(reseller)
+    with CaptureQueriesContext(connection) as captured:
+        html = client.get("/partner/").content.decode()
+    sql = [q["sql"] for q in captured.captured_queries]
+    reads = [i for i, statement in enumerate(sql) if "keys_" in statement]
+    assert len(reads) == 4  # counts, pending; hours, pending
+    assert sql[reads[0] - 1] == "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    assert 'data-testid="total-activated">1<' in html
 
 
 # --- what the pages cost ----------------------------------------------------------------------
@@ -245,8 +305,9 @@ def test_the_dashboard_page_reads_a_fixed_number_of_rows_whatever_the_keys(
     client = browser_for(reseller)
     client.get("/partner/")  # the session's first read
     issue(quantity=2)
-    # The session, the user, the partner; the stock per package; the activations per day.
-    with django_assert_max_num_queries(5) as few:
+    # The session, the user, the partner; in one snapshot (a transaction: here a savepoint), the
+    # stock per package and the activations per day, each from its rows and the pending ones.
+    with django_assert_max_num_queries(9) as few:
         assert client.get("/partner/").status_code == 200
     fixed = len(few)  # counted now: the next request empties Django's query log
     for index in range(4):

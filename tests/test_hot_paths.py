@@ -69,8 +69,11 @@ def test_activate_runs_one_short_transaction(warm, issue):
     # token; then in one transaction: the conditional UPDATE … RETURNING (with the lockout check;
     # on PostgreSQL it also reserves the subscription's id; it also reads whether an endpoint of
     # the partner listens to webhooks: none here, so no webhook writes), and together the
-    # subscription, the attempt, its two events, the e-mail task and the rollup (2)
-    assert len(sql) == 2 + together(6), sql
+    # subscription, the attempt, its two events, the e-mail task and the rollup's pending row
+    # (an INSERT: no row shared with other activations is locked)
+    assert len(sql) == 2 + together(5), sql
+    assert not any(s.startswith(("UPDATE keys_keybatchcounts", "INSERT INTO keys_activationhour")) for s in sql)
+    assert any("keys_pendingactivation" in s for s in sql)
     claim = sql[1]
     assert claim.startswith("UPDATE keys_activationkey") and "keys_failurecounter" in claim and "RETURNING" in claim
     assert "webhooks_endpoint" in claim and not any("webhooks_" in s for s in sql[2:])

@@ -110,8 +110,13 @@ def test_periodic_jobs_are_enqueued_once_however_many_workers_tick():
         assert enqueue_due(PERIODIC_JOBS) == []
     run_tasks()
     with time_machine.travel(later + timedelta(minutes=6)):
-        # every 5 minutes, and the webhooks' sweep every minute
-        assert enqueue_due(PERIODIC_JOBS) == ["send-pending-emails", "recover-lost-tasks", "deliver-due-webhooks"]
+        # every 5 minutes, and the webhooks' sweep and the dashboards' fold every minute
+        assert enqueue_due(PERIODIC_JOBS) == [
+            "send-pending-emails",
+            "recover-lost-tasks",
+            "deliver-due-webhooks",
+            "fold-dashboard-activations",
+        ]
 
 
 def test_a_task_row_written_with_the_activation_is_what_the_backend_writes(db):

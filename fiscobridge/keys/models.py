@@ -197,6 +197,34 @@ class ActivationHour(models.Model):
         return f"{self.activations} activation(s) at {self.hour:%Y-%m-%d %H}:00 UTC"
 
 
+class PendingActivation(models.Model):
+    """One activation not yet added to `KeyBatchCounts` and `ActivationHour` (keys/rollup.py).
+
+    An activation inserts this row instead of updating the two shared rows: an insert takes no
+    lock another activation waits for, while the shared rows made a partner's activations commit
+    one at a time. The worker folds these rows into the counts every minute; until then the
+    dashboard adds them when it reads, so its figures stay exact.
+    """
+
+    # No index of their own: the (partner, hour) index serves the dashboard and the rebuild; a
+    # batch's rows are only looked up by the fold, which reads them all. No constraint in the
+    # database either: PostgreSQL checks a foreign key by share-locking the referenced row, and
+    # every activation of a partner references the same partner and batch rows, so concurrent
+    # activations would share those locks (a MultiXact each time). The rows are written by one
+    # statement from a key that was just claimed; Django still deletes them with their batch.
+    partner = models.ForeignKey(
+        "accounts.Partner", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    batch = models.ForeignKey(KeyBatch, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    hour = models.DateTimeField()  # the start of the activation's UTC hour
+
+    class Meta:
+        indexes = [models.Index(fields=["partner", "hour"], name="pending_activation_partner")]
+
+    def __str__(self) -> str:
+        return f"Activation in batch {self.batch_id} at {self.hour:%Y-%m-%d %H}:00 UTC, not yet counted"
+
+
 class RedeemAttempt(models.Model):
     """One validate or activate, for the audit (the limits count on FailureCounter). Holds no key."""
 

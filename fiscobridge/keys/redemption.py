@@ -270,8 +270,8 @@ def _redeem(requester: Requester, digest: str, raw: str, renew: int | None) -> S
         ),
     )
     # Last, in one round trip: (the subscription,) the attempt, its events, the e-mail task (it
-    # exists exactly when the activation commits) and the partner's rollup, whose shared rows
-    # then stay locked only until the commit (keys/rollup.py).
+    # exists exactly when the activation commits) and the activation's pending row of the
+    # partner's dashboard rollup (keys/rollup.py).
     emails = activation_emails_task(subscription=subscription)
     if emails is not None:
         statements.append(insert_sql([emails]))
@@ -285,8 +285,6 @@ def _redeem(requester: Requester, digest: str, raw: str, renew: int | None) -> S
     webhook_task_at = len(statements) - 1
     statements += rollup.activation_statements(partner_id=key.partner_id, batch_id=key.batch_id, activated_at=moment)
     counts = _record_attempt(requester, "activate", raw, Outcome(key=key, events=events), moment, also=statements)
-    batch_counted = counts[-2]  # rollup.activation_statements: the batch's counts, then the hour's
-    rollup.after_activation(batch_counted=batch_counted, batch_id=key.batch_id)
     subscription._state.adding = False
     if emails is not None:
         announce(emails)

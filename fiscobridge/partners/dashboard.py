@@ -1,18 +1,22 @@
 """The partner dashboard's figures: stock per package and activations per day.
 
-Two aggregate queries over the partner's rollup rows (keys/rollup.py: one row per batch, one per
-hour with activations), never over its keys: the same numbers as counting the keys with
-`keys.models.display_status_filters`, at any number of keys.
+Aggregate queries over the partner's rollup rows (keys/rollup.py: one row per batch, one per
+hour with activations, and the activations not yet folded into them), never over its keys: the
+same numbers as counting the keys with `keys.models.display_status_filters`, at any number of
+keys. `dashboard_snapshot` reads them all in one snapshot, so that a fold committing between two
+of the queries can neither count an activation twice nor miss it.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import F, Sum
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 
 from fiscobridge.core.localtime import local_date, start_of_day, zone
-from fiscobridge.keys.models import ActivationHour, KeyBatchCounts, KeyDisplayStatus
+from fiscobridge.keys.models import ActivationHour, KeyBatchCounts, KeyDisplayStatus, PendingActivation
 from fiscobridge.keys.rollup import display_status_sums
 from fiscobridge.subscriptions.models import Product, Tier
 
@@ -40,6 +44,18 @@ class PackageStock:
         return getattr(self, status)
 
 
+@contextmanager
+def dashboard_snapshot():
+    """One transaction whose queries all see the same committed data: on PostgreSQL a read-only
+    REPEATABLE READ transaction; SQLite's transaction reads one snapshot (WAL) anyway."""
+    outermost = not connection.in_atomic_block  # inside a transaction (a test's), it is that one's
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
 def stock_by_package(partner, *, at) -> list[PackageStock]:
     """One row per product and tier the partner has ever issued, with counts per display status."""
     rows = (
@@ -49,8 +65,23 @@ def stock_by_package(partner, *, at) -> list[PackageStock]:
         .order_by()
     )
     tier_rank = {tier: index for index, tier in enumerate(Tier.values)}
-    stock = [PackageStock(**row) for row in rows]
-    return sorted(stock, key=lambda s: (s.product != Product.POS, tier_rank.get(s.tier, -1)))
+    stock = {(row["product"], row["tier"]): PackageStock(**row) for row in rows}
+    # The activations not folded yet: counted as available (expired past the batch's redeem-by)
+    # by the counts rows, so moved from there to activated.
+    past = Q(batch__redeem_by__lte=at)
+    pending = (
+        PendingActivation.objects.filter(partner=partner)
+        .values(product=F("batch__product"), tier=F("batch__tier"))
+        .annotate(available=Count("pk", filter=~past), expired=Count("pk", filter=past))
+        .order_by()
+    )
+    for row in pending:
+        package = stock.get((row["product"], row["tier"]))
+        if package is not None:  # a batch without counts is counted when it gets them
+            package.available -= row["available"]
+            package.expired -= row["expired"]
+            package.activated += row["available"] + row["expired"]
+    return sorted(stock.values(), key=lambda s: (s.product != Product.POS, tier_rank.get(s.tier, -1)))
 
 
 def totals(stock: list[PackageStock]) -> dict[str, int]:
@@ -67,13 +98,23 @@ def activations_by_day(partner, *, at, days: int = 90) -> list[tuple[date, int]]
     tz = zone(partner.time_zone)
     today = local_date(at, partner.time_zone)
     first = today - timedelta(days=days - 1)
+    since = start_of_day(first, partner.time_zone)
     rows = (
         # Every activation counts in its UTC hour, voided keys' too (they were activated).
-        ActivationHour.objects.filter(partner=partner, hour__gte=start_of_day(first, partner.time_zone))
+        ActivationHour.objects.filter(partner=partner, hour__gte=since)
         .annotate(day=TruncDate("hour", tzinfo=tz))
         .values("day")
         .annotate(n=Sum("activations"))
         .order_by()
     )
+    pending = (
+        PendingActivation.objects.filter(partner=partner, hour__gte=since)
+        .annotate(day=TruncDate("hour", tzinfo=tz))
+        .values("day")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
     per_day = {row["day"]: row["n"] for row in rows}
+    for row in pending:
+        per_day[row["day"]] = per_day.get(row["day"], 0) + row["n"]
     return [(first + timedelta(days=i), per_day.get(first + timedelta(days=i), 0)) for i in range(days)]

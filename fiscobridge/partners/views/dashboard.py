@@ -6,7 +6,7 @@ from django.views.decorators.http import require_GET
 from fiscobridge.core import clock
 from fiscobridge.keys.models import KeyDisplayStatus
 from fiscobridge.partners.charts import bar_chart
-from fiscobridge.partners.dashboard import activations_by_day, stock_by_package, totals
+from fiscobridge.partners.dashboard import activations_by_day, dashboard_snapshot, stock_by_package, totals
 from fiscobridge.web.access import partner_page
 
 
@@ -14,7 +14,9 @@ from fiscobridge.web.access import partner_page
 @partner_page
 def dashboard(request, partner):
     moment = clock.now()
-    stock = stock_by_package(partner, at=moment)
+    with dashboard_snapshot():
+        stock = stock_by_package(partner, at=moment)
+        activations = activations_by_day(partner, at=moment)
     return render(
         request,
         "partners/dashboard.html",
@@ -23,6 +25,6 @@ def dashboard(request, partner):
             "stock": stock,
             "totals": totals(stock),
             "statuses": KeyDisplayStatus.values,
-            "chart": bar_chart(activations_by_day(partner, at=moment)),
+            "chart": bar_chart(activations),
         },
     )
