@@ -99,22 +99,17 @@ def activations_by_day(partner, *, at, days: int = 90) -> list[tuple[date, int]]
     today = local_date(at, partner.time_zone)
     first = today - timedelta(days=days - 1)
     since = start_of_day(first, partner.time_zone)
-    rows = (
-        # Every activation counts in its UTC hour, voided keys' too (they were activated).
-        ActivationHour.objects.filter(partner=partner, hour__gte=since)
-        .annotate(day=TruncDate("hour", tzinfo=tz))
-        .values("day")
-        .annotate(n=Sum("activations"))
-        .order_by()
-    )
-    pending = (
-        PendingActivation.objects.filter(partner=partner, hour__gte=since)
-        .annotate(day=TruncDate("hour", tzinfo=tz))
-        .values("day")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    per_day = {row["day"]: row["n"] for row in rows}
-    for row in pending:
-        per_day[row["day"]] = per_day.get(row["day"], 0) + row["n"]
+    per_day = {}
+    # Every activation counts in its UTC hour, voided keys' too (they were activated): the folded
+    # ones in the hours' rows, the others one pending row each.
+    for model, amount in ((ActivationHour, Sum("activations")), (PendingActivation, Count("pk"))):
+        rows = (
+            model.objects.filter(partner=partner, hour__gte=since)
+            .annotate(day=TruncDate("hour", tzinfo=tz))
+            .values("day")
+            .annotate(n=amount)
+            .order_by()
+        )
+        for row in rows:
+            per_day[row["day"]] = per_day.get(row["day"], 0) + row["n"]
     return [(first + timedelta(days=i), per_day.get(first + timedelta(days=i), 0)) for i in range(days)]
