@@ -6,7 +6,7 @@ from django.views.decorators.http import require_GET
 from fiscobridge.core import clock
 from fiscobridge.keys.models import KeyDisplayStatus
 from fiscobridge.partners.charts import bar_chart
-from fiscobridge.partners.dashboard import activations_by_day, dashboard_snapshot, stock_by_package, totals
+from fiscobridge.partners.dashboard import dashboard_figures, totals
 from fiscobridge.web.access import partner_page
 
 
@@ -14,9 +14,7 @@ from fiscobridge.web.access import partner_page
 @partner_page
 def dashboard(request, partner):
     moment = clock.now()
-    with dashboard_snapshot():
-        stock = stock_by_package(partner, at=moment)
-        activations = activations_by_day(partner, at=moment)
+    stock, activations = dashboard_figures(partner, at=moment)
     return render(
         request,
         "partners/dashboard.html",
