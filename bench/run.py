@@ -884,7 +884,7 @@ def _print_http(console, results: dict) -> None:
         ("CPU bench/web/db/all", "right"),
     ):
         table.add_column(header, justify=justify)
-    labels = {"healthz": "healthz (floor)", "healthz_again": "healthz (floor, again)"}
+    labels = {"healthz": "healthz (floor)", "healthz_again": "healthz again"}
     for name in HTTP_ROWS:
         for clients, row in results["http"].get(name, {}).items():
             ratio = results.get("ratio_to_floor", {}).get(name, {}).get(clients)
