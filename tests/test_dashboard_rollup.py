@@ -20,6 +20,7 @@ from django.test.utils import CaptureQueriesContext
 
 from fiscobridge.accounts.services import create_account, set_time_zone
 from fiscobridge.core import clock
+from fiscobridge.jobs import PERIODIC_JOBS
 from fiscobridge.keys import queries, rollup
 from fiscobridge.keys.codes import VALUE, squash
 from fiscobridge.keys.errors import KeyAlreadyActivated
@@ -34,7 +35,8 @@ from fiscobridge.keys.models import (
 from fiscobridge.keys.queries import display_status_counts, search_keys
 from fiscobridge.keys.services import revoke_key, void_key
 from fiscobridge.partners.dashboard import activations_by_day, stock_by_package
-from tests.factories import activate, bearer_client, browser_for, key_of, outcome, redeem, run_at_once
+from fiscobridge.tasks.schedule import enqueue_due
+from tests.factories import activate, bearer_client, browser_for, key_of, outcome, redeem, run_at_once, run_tasks
 
 # --- the reference: the dashboard's figures computed from the keys, as before the rollup --------
 
@@ -216,6 +218,21 @@ def test_a_fold_that_meets_a_batch_without_counts_counts_it_from_its_keys(resell
     counts = KeyBatchCounts.objects.get()
     assert (counts.available_keys, counts.activated_keys) == (1, 2)
     assert "had no counts" in caplog.text
+    assert_rollup_is_exact(reseller.partner)
+
+
+def test_the_workers_periodic_job_folds_the_pending_activations(reseller, issue, customer):
+    codes = issue(quantity=3)
+    redeem(customer, codes[0])
+    redeem(customer, codes[1])
+    assert PendingActivation.objects.count() == 2
+    due = [job for job in PERIODIC_JOBS if job.name == "fold-dashboard-activations"]
+    assert enqueue_due(due) == ["fold-dashboard-activations"]
+    run_tasks()  # the worker's own task loop, in this process
+    assert not PendingActivation.objects.exists()
+    counts = KeyBatchCounts.objects.get()
+    assert (counts.available_keys, counts.activated_keys) == (1, 2)
+    assert sum(ActivationHour.objects.values_list("activations", flat=True)) == 2
     assert_rollup_is_exact(reseller.partner)
 
 
